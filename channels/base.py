@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from gateway.metrics import Metrics
     from gateway.settings import Settings
+    from gateway.store.db import SessionFactory
     from normalizer import Inquiry
 
 
@@ -96,6 +98,19 @@ class SendResult:
     sent_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What the runtime lends a channel besides its settings.
+
+    session_factory: read access to stored conversations (web-chat history, delivery receipts).
+        Channels never write inquiries themselves: that is ``on_message``'s job.
+    metrics: the process's metrics, for channel-specific gauges.
+    """
+
+    session_factory: SessionFactory
+    metrics: Metrics
+
+
 InquiryHandler = Callable[["Inquiry"], Awaitable[int]]
 """``on_message``: persists an inquiry and returns its id once committed.
 
@@ -110,14 +125,15 @@ class Channel:
 
     MANIFEST: ClassVar[Manifest]
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, context: ChannelContext) -> None:
         self.settings = settings
+        self.context = context
         self.on_message: InquiryHandler | None = None
 
     @classmethod
-    def from_config(cls, settings: Settings) -> Channel | None:
+    def from_config(cls, settings: Settings, context: ChannelContext) -> Channel | None:
         """Build the channel from settings; return ``None`` when it is not configured (disabled)."""
-        return cls(settings)
+        return cls(settings, context)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,1 @@
+"""Channels: one package per channel, the plugin contract (``base``) and the registry."""

@@ -1,0 +1,292 @@
+"""The durable outbox: every reply is a row written in the same transaction as its decision.
+
+Writing (:func:`enqueue_reply`) happens inside the caller's transaction. Delivery is the
+:class:`OutboxWorker`'s job:
+
+1. *claim* due rows: ``pending`` rows whose ``next_attempt_at`` has come, and ``sending`` rows
+   whose lease expired (their worker died mid-send). On PostgreSQL the candidate SELECT uses
+   ``FOR UPDATE SKIP LOCKED`` so several processes share the work without blocking each other;
+   the claim itself is a conditional UPDATE, so two claimants can never both win a row.
+2. *send* through the channel, at most ``outbox_concurrency`` at once.
+3. *record* the outcome: ``sent``; or back to ``pending`` with exponential backoff and jitter
+   on a :class:`~gateway.errors.RetryableSendError`; or ``dead`` on a permanent error or after
+   ``outbox_max_attempts`` attempts. Dead rows are listed by ``GET /api/v1/outbox?status=dead``.
+
+A committed row wakes the worker at once through :meth:`OutboxWorker.notify` (no polling delay);
+a timer still covers retries that fall due and rows written by other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import Channel, OutboundMessage
+from gateway.errors import PermanentSendError, SendError
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.store.db import SessionFactory
+from gateway.store.models import Conversation, Message, OutboxItem, utcnow
+
+log = logging.getLogger(__name__)
+
+IDLE_RECHECK_SECONDS = 5.0  # upper bound on how late a row written by another process is seen
+
+
+async def enqueue_reply(
+    session: AsyncSession,
+    conversation: Conversation,
+    text: str,
+    *,
+    author: str,
+    recipient: str,
+    in_reply_to: Message | None = None,
+    author_user_id: int | None = None,
+    options: list[dict[str, Any]] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Message:
+    """Add an outbound message and its outbox row to ``session`` (the caller commits).
+
+    ``idempotency_key`` defaults to a fresh UUID; callers that may be retried (an API client
+    sending ``Idempotency-Key``) pass their own, and the unique constraint refuses a second copy.
+    """
+    message = Message(
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        direction="out",
+        author=author,
+        author_user_id=author_user_id,
+        text=text,
+        state="pending",
+        in_reply_to_id=in_reply_to.id if in_reply_to is not None else None,
+        extra={"options": options or []},
+    )
+    session.add(message)
+    await session.flush()
+    payload = {
+        "recipient": recipient,
+        "conversation_key": conversation.key,
+        "text": text,
+        "author": author,
+        "inquiry_id": in_reply_to.id if in_reply_to is not None else None,
+        "options": options or [],
+        "in_reply_to": in_reply_to.provider_message_id if in_reply_to is not None else None,
+        "metadata": dict(metadata or {}),
+    }
+    session.add(
+        OutboxItem(
+            message_id=message.id,
+            channel=conversation.channel,
+            idempotency_key=idempotency_key or uuid.uuid4().hex,
+            payload=payload,
+        )
+    )
+    conversation.last_message_at = utcnow()
+    return message
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): exponential with jitter.
+
+    "Equal jitter" (uniform between half the exponential bound and the bound, as in the AWS
+    Architecture Blog's "Exponential Backoff And Jitter") spreads the retries of many failed sends
+    so they do not hit a recovering provider at the same instant, yet never retries at once.
+    """
+    bound = min(cap, base * (2 ** max(0, attempt - 1)))
+    return (rng or random).uniform(bound / 2, bound)
+
+
+class OutboxWorker:
+    """Claims due outbox rows and sends them through their channels."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: SessionFactory,
+        channels: Callable[[], Mapping[str, Channel]],
+        metrics: Metrics,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.channels = channels
+        self.metrics = metrics
+        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.outbox_concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    def notify(self) -> None:
+        """Tell the worker a new row was committed. Safe to call from any coroutine."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop claiming new rows; :meth:`run` returns once in-flight sends finish."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and send until :meth:`stop`; then wait for in-flight sends."""
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                claimed = await self._claim_batch()
+                for item in claimed:
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._deliver(item))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
+                if claimed and len(claimed) >= self._batch_size():
+                    continue  # more may be due right now
+                await self._sleep_until_due()
+        finally:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def run_until_idle(self) -> None:
+        """Send everything due now and return (used by tests and the CLI)."""
+        while claimed := await self._claim_batch():
+            await asyncio.gather(*(self._deliver_with_slot(item) for item in claimed))
+
+    def _batch_size(self) -> int:
+        return self.settings.outbox_concurrency * 2
+
+    async def _deliver_with_slot(self, item: OutboxItem) -> None:
+        await self._slots.acquire()
+        await self._deliver(item)
+
+    async def _sleep_until_due(self) -> None:
+        timeout = IDLE_RECHECK_SECONDS
+        async with self.session_factory() as session:
+            next_due = await session.scalar(
+                select(OutboxItem.next_attempt_at)
+                .where(OutboxItem.status == "pending")
+                .order_by(OutboxItem.next_attempt_at)
+                .limit(1)
+            )
+        if next_due is not None:
+            timeout = min(timeout, max(0.0, (next_due - utcnow()).total_seconds()))
+        if timeout <= 0:
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _claim_batch(self) -> list[OutboxItem]:
+        now = utcnow()
+        due = or_(
+            and_(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now),
+            and_(OutboxItem.status == "sending", OutboxItem.lease_until < now),
+        )
+        lease_until = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
+        async with self.session_factory() as session, session.begin():
+            candidates = select(OutboxItem.id).where(due).order_by(OutboxItem.id).limit(self._batch_size())
+            if session.get_bind().dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(await session.scalars(candidates))
+            claimed: list[OutboxItem] = []
+            for item_id in ids:
+                result = await session.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.id == item_id, due)
+                    .values(status="sending", lease_until=lease_until, attempts=OutboxItem.attempts + 1)
+                    .returning(OutboxItem)
+                )
+                row = result.scalar_one_or_none()
+                if row is not None:
+                    claimed.append(row)
+        return claimed
+
+    def _outbound(self, item: OutboxItem) -> OutboundMessage:
+        payload = item.payload
+        return OutboundMessage(
+            message_id=item.message_id,
+            idempotency_key=item.idempotency_key,
+            channel=item.channel,
+            recipient=payload["recipient"],
+            conversation_key=payload["conversation_key"],
+            text=payload["text"],
+            author=payload.get("author", "bot"),
+            inquiry_id=payload.get("inquiry_id"),
+            options=tuple(payload.get("options") or ()),
+            in_reply_to=payload.get("in_reply_to"),
+            metadata=payload.get("metadata") or {},
+        )
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            channel = self.channels().get(item.channel)
+            try:
+                if channel is None:
+                    raise SendError(f"channel {item.channel!r} is not running")
+                result = await channel.send(self._outbound(item))
+            except asyncio.CancelledError:
+                raise
+            except SendError as exc:
+                await self._record_failure(item, exc)
+                return
+            except Exception as exc:  # a channel bug must not kill the worker; retried like a network error
+                log.exception("channel %s raised unexpectedly on outbox item %s", item.channel, item.id)
+                await self._record_failure(item, SendError(f"unexpected {type(exc).__name__}"))
+                return
+            await self._record_success(item, result.provider_message_id, result.status, result.sent_at)
+        finally:
+            self._slots.release()
+
+    async def _record_success(
+        self, item: OutboxItem, provider_id: str | None, status: str, sent_at: dt.datetime
+    ) -> None:
+        async with self.session_factory() as session, session.begin():
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item.id)
+                .values(status="sent", finished_at=sent_at, provider_message_id=provider_id,
+                        lease_until=None, last_error=None, last_error_code=None)
+            )
+            await session.execute(
+                update(Message)
+                .where(Message.id == item.message_id)
+                .values(state=status, provider_message_id=provider_id)
+            )
+        self.metrics.outbound_sent.labels(channel=item.channel).inc()
+
+    async def _record_failure(self, item: OutboxItem, error: SendError) -> None:
+        # A plain SendError (channel missing, unexpected exception) is treated as retryable:
+        # only an explicit PermanentSendError gives up before max_attempts.
+        permanent = isinstance(error, PermanentSendError)
+        dead = permanent or item.attempts >= self.settings.outbox_max_attempts
+        values: dict[str, Any] = {
+            "last_error": error.reason[:500],
+            "last_error_code": error.code,
+            "lease_until": None,
+        }
+        if dead:
+            values.update(status="dead", finished_at=utcnow())
+        else:
+            delay = backoff_delay(item.attempts, self.settings.outbox_backoff_base_seconds,
+                                  self.settings.outbox_backoff_max_seconds)
+            values.update(status="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
+        async with self.session_factory() as session, session.begin():
+            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
+            if dead:
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == item.message_id)
+                    .values(state="failed", error_code=error.code, error_reason=error.reason[:500])
+                )
+        kind = "dead" if dead else "retry"
+        self.metrics.send_failures.labels(channel=item.channel, kind=kind).inc()
+        log.warning("outbox item %s on %s failed (%s, attempt %s): %s",
+                    item.id, item.channel, kind, item.attempts, error)

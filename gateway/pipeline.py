@@ -1,0 +1,194 @@
+"""The inquiry pipeline: persist + dedup, acknowledge, decide, enqueue the reply.
+
+``accept`` is what channels call (their ``on_message``): it commits the inquiry and returns its
+id, and only then may the channel acknowledge its sender. Deciding happens afterwards on a
+background queue, so a slow responder never delays acknowledgements. An inbound message stays in
+state ``received`` until its decision and reply are committed together; :meth:`Pipeline.recover`
+re-queues every such message at start-up, so a crash between ack and decision loses nothing, and
+the conditional state change makes sure a message is decided exactly once even if two processes
+recover it at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from gateway.errors import StorageUnavailable
+from gateway.metrics import Metrics
+from gateway.outbox import enqueue_reply
+from gateway.store.db import SessionFactory
+from gateway.store.models import Conversation, Message, utcnow
+from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
+from normalizer import Inquiry
+from responder.service import Responder
+
+log = logging.getLogger(__name__)
+
+# A conversation waiting for a person: the bot stays quiet and new messages join the queue.
+HUMAN_STATES = frozenset({"queued", "forwarded"})
+
+
+def _attachment_records(inquiry: Inquiry) -> list[dict[str, Any]]:
+    return [
+        {"filename": a.filename, "content_type": a.content_type, "size": a.size, "url": a.url, "note": a.note}
+        for a in inquiry.attachments
+    ]
+
+
+class Pipeline:
+    """Accepts inquiries from channels and turns them into decisions and outbox rows."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        responder: Responder,
+        metrics: Metrics,
+        on_outbox_write: Callable[[], None],
+    ) -> None:
+        self.session_factory = session_factory
+        self.responder = responder
+        self.metrics = metrics
+        self.on_outbox_write = on_outbox_write
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+
+    async def accept(self, inquiry: Inquiry) -> int:
+        """Commit ``inquiry`` (or find its earlier copy) and return its id; then queue it.
+
+        Raises :class:`StorageUnavailable` when the database cannot commit, so the channel can
+        give its sender a temporary failure.
+        """
+        try:
+            inquiry_id, duplicate = await self._persist(inquiry)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise StorageUnavailable("the inquiry could not be stored") from exc
+        if duplicate:
+            self.metrics.inbound_duplicates.labels(channel=inquiry.channel).inc()
+        else:
+            self._queue.put_nowait(inquiry_id)
+        return inquiry_id
+
+    async def _persist(self, inquiry: Inquiry) -> tuple[int, bool]:
+        try:
+            async with self.session_factory() as session, session.begin():
+                contact = await get_or_create_contact(session, inquiry.channel, inquiry.sender)
+                conversation = await get_or_create_conversation(
+                    session, inquiry.channel, inquiry.conversation_key, contact.id, inquiry.subject
+                )
+                message = Message(
+                    conversation_id=conversation.id,
+                    channel=inquiry.channel,
+                    direction="in",
+                    author="citizen",
+                    provider_message_id=inquiry.provider_message_id,
+                    subject=inquiry.subject[:500],
+                    text=inquiry.text,
+                    language=inquiry.language,
+                    attachments=_attachment_records(inquiry),
+                    extra={"recipient": inquiry.recipient, **inquiry.metadata},
+                    state="received",
+                    created_at=inquiry.received_at,
+                )
+                session.add(message)
+                conversation.last_message_at = utcnow()
+                await session.flush()
+                return message.id, False
+        except IntegrityError:
+            async with self.session_factory() as session:
+                existing = await session.scalar(
+                    select(Message.id).where(
+                        Message.channel == inquiry.channel,
+                        Message.direction == "in",
+                        Message.provider_message_id == inquiry.provider_message_id,
+                    )
+                )
+            if existing is None:
+                raise
+            return existing, True
+
+    async def recover(self) -> int:
+        """Queue every inbound message accepted but not yet decided; return how many."""
+        async with self.session_factory() as session:
+            ids = list(
+                await session.scalars(
+                    select(Message.id)
+                    .where(Message.direction == "in", Message.state == "received")
+                    .order_by(Message.id)
+                )
+            )
+        for inquiry_id in ids:
+            self._queue.put_nowait(inquiry_id)
+        return len(ids)
+
+    async def run(self) -> None:
+        """Decide queued inquiries one after another until cancelled."""
+        while True:
+            inquiry_id = await self._queue.get()
+            try:
+                await self.process(inquiry_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Left in state "received": the next start-up's recover() tries again.
+                log.exception("deciding inquiry %s failed", inquiry_id)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued inquiry has been decided."""
+        await self._queue.join()
+
+    async def process(self, inquiry_id: int) -> None:
+        """Decide one inquiry and commit the decision with its reply, exactly once."""
+        await self.responder.refresh_if_changed(self.session_factory)
+        async with self.session_factory() as session, session.begin():
+            message = await session.get(Message, inquiry_id)
+            if message is None or message.state != "received":
+                return
+            conversation = await session.get(Conversation, message.conversation_id)
+            assert conversation is not None
+            claimed = await session.execute(
+                update(Message)
+                .where(Message.id == inquiry_id, Message.state == "received")
+                .values(state="decided")
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return  # another process decided it first
+            wrote_reply = await self._decide(session, conversation, message)
+        if wrote_reply:
+            self.on_outbox_write()
+
+    async def _decide(self, session: Any, conversation: Conversation, message: Message) -> bool:
+        recipient = conversation.contact.address
+        if conversation.status in HUMAN_STATES:
+            message.decision = "queue"
+            self.metrics.inquiries.labels(channel=message.channel, decision="queue").inc()
+            return False
+        decision = self.responder.decide(
+            message.text, channel=message.channel, pending_options=conversation.pending_options
+        )
+        message.decision = decision.decision
+        message.entry_id = decision.entry_id
+        message.score = decision.score
+        options = [
+            {"n": n, "id": option.id, "title": option.title}
+            for n, option in enumerate(decision.options, start=1)
+        ]
+        conversation.pending_options = options or None
+        if decision.decision == "queue":
+            conversation.status = "queued"
+            conversation.department_id = decision.department_id
+        elif conversation.status == "answered":
+            conversation.status = "open"
+        reply = self.responder.render(decision, work_order=conversation.id)
+        await enqueue_reply(
+            session, conversation, reply, author="bot", recipient=recipient,
+            in_reply_to=message, options=options,
+        )
+        self.metrics.inquiries.labels(channel=message.channel, decision=decision.decision).inc()
+        return True
