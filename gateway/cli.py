@@ -84,6 +84,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(settings: Settings) -> int:
+    from gateway.runtime import Gateway
     from gateway.serve import Listening, serve
 
     shutdown = asyncio.Event()
@@ -94,7 +95,7 @@ async def _serve(settings: Settings) -> int:
     def announce(where: Listening) -> None:
         print(_banner(settings, where), flush=True)
 
-    await serve(settings, shutdown, on_ready=announce)
+    await serve(await Gateway.open(settings), shutdown, on_ready=announce)
     print("gateway: stopped", flush=True)
     return 0
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import uvicorn
 
 from gateway.runtime import Gateway
-from gateway.settings import Settings
 from gateway.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -59,13 +58,13 @@ class _Server(uvicorn.Server):
 
 
 async def serve(
-    settings: Settings,
+    gateway: Gateway,
     shutdown: asyncio.Event,
     *,
     on_ready: Callable[[Listening], None] | None = None,
 ) -> None:
-    """Run the gateway until ``shutdown`` is set, then drain and return."""
-    gateway = await Gateway.open(settings)
+    """Run an opened gateway until ``shutdown`` is set, then drain, close it and return."""
+    settings = gateway.settings
     server = _Server(
         uvicorn.Config(
             create_app(gateway),

@@ -108,7 +108,9 @@ def analyze(text: str) -> Counter[str]:
     """Return the weighted terms of ``text``: words (weight 1) and Han characters (CHAR_WEIGHT)."""
     folded = fold_for_matching(text)
     terms: Counter[str] = Counter()
-    for token in tokenizer().cut_for_search(folded, HMM=True):
+    # HMM off: its new-word guesses glue function words to content (我想, 办个, 金能领) and
+    # such made-up words never match the knowledge base; single characters cover the rest.
+    for token in tokenizer().cut_for_search(folded, HMM=False):
         token = token.strip()
         if not token or not _WORDLIKE.search(token):
             continue
@@ -119,9 +121,10 @@ def analyze(text: str) -> Counter[str]:
         elif token in _STOPWORDS_ZH:
             continue
         terms[token] += 1.0
-    for ch in _CJK.findall(folded):
-        if ch not in _STOPWORDS_ZH:
-            terms[_CHAR_PREFIX + ch] += CHAR_WEIGHT
+        # Characters come from content words only, so 什 and 么 of 什么 never count.
+        for ch in _CJK.findall(token) if len(token) > 1 else ():
+            if ch not in _STOPWORDS_ZH:
+                terms[_CHAR_PREFIX + ch] += CHAR_WEIGHT
     return terms
 
 
@@ -226,7 +229,9 @@ class SearchIndex:
         folded = fold_for_matching(text)
         found: list[str] = []
         for name, dep_id in self.department_names:
-            if name in folded and dep_id not in found:
+            # Latin names must match whole words ("police" is not in "policies").
+            pattern = re.compile(rf"\b{re.escape(name)}\b" if name.isascii() else re.escape(name))
+            if pattern.search(folded) and dep_id not in found:
                 found.append(dep_id)
-                folded = folded.replace(name, " ")
+                folded = pattern.sub(" ", folded)
         return found

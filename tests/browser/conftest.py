@@ -25,6 +25,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -167,7 +168,9 @@ def browser() -> Iterator[Remote]:
         _unavailable("the 'playwright' Python package is missing: .venv/bin/pip install -e '.[test]'")
     executable = os.environ.get("PLAYWRIGHT_CHROMIUM", "/usr/bin/chromium")
     if not Path(executable).is_file():
-        _unavailable(f"Chromium not found at {executable}: apt-get install chromium (or set PLAYWRIGHT_CHROMIUM)")
+        _unavailable(
+            f"Chromium not found at {executable}: apt-get install chromium (or set PLAYWRIGHT_CHROMIUM)"
+        )
     from playwright.sync_api import sync_playwright
 
     worker = _Worker()
@@ -213,3 +216,11 @@ def chat_server_url() -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@pytest.fixture(scope="session")
+def tools() -> SimpleNamespace:
+    """The helpers above as a fixture, so tests need not import ``conftest`` (whose module name is
+    ambiguous when several directories have one): ``tools.open_chat``, ``tools.ask``, ``tools.expect``,
+    ``tools.console_errors``."""
+    return SimpleNamespace(open_chat=open_chat, ask=ask, expect=expect, console_errors=console_errors)

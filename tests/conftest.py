@@ -1,0 +1,37 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.databases import BACKENDS, fresh_database
+
+if TYPE_CHECKING:
+    from tests.support.live import LiveGateway
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database; every test using it runs once on SQLite and once on PostgreSQL."""
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> AsyncIterator[str]:
+    """An empty SQLite database, for tests whose subject is not storage."""
+    async with fresh_database("sqlite", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def gateway_live(database_url: str) -> AsyncIterator[LiveGateway]:
+    """A running gateway with the demo knowledge base, on both database backends."""
+    from tests.support.live import live_gateway, settings_for_test
+
+    async with live_gateway(settings_for_test(database_url)) as live:
+        yield live

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite (databases, a running gateway, the corpus)."""
