@@ -57,6 +57,17 @@ _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
 _PHONE_LABEL_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves timestamps as text: the field validators parse dates and report
+    bad ones (PyYAML itself raises a bare ValueError on 2027-13-01)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _FieldError(Exception):
     """One field's problem; the caller adds file, record and field names."""
 
@@ -139,6 +150,12 @@ def _date(value: object) -> dt.date | None:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
+        try:
+            dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            raise _FieldError("must be a date (YYYY-MM-DD), not a date and time")
     raise _FieldError(f"must be a date YYYY-MM-DD, got {value!r}")
 
 
@@ -302,7 +319,7 @@ class _Collector:
             self.csv_document(text, source)
             return
         try:
-            doc = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+            doc = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_Loader)  # noqa: S506
         except json.JSONDecodeError as exc:
             self.errors.append(f"{source}: line {exc.lineno}: not valid JSON: {exc.msg}")
             return

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-__all__ = ["page_router", "STATIC_FILES", "static_version"]
+__all__ = ["STATIC_FILES", "page_router", "static_version"]
 
 #: Files the page may fetch, with their media types. An allow-list: nothing else in the package
 #: directory (``__init__.py``, ``page.py``) is ever served, whatever the path says.
@@ -72,7 +72,7 @@ def static_version() -> str:
     return digest.hexdigest()[:12]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> _Asset:
     body = _read(name)
     if name == "chat.html":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import unicodedata
+from functools import lru_cache
 
 #: Label (lower-case) -> Python codec. Supersets are chosen deliberately (WHATWG Encoding
 #: Standard does the same: gb2312/gbk -> gb18030, ks_c_5601-1987 -> windows-949, etc.).
@@ -96,7 +97,34 @@ def _looks_like_iso2022(data: bytes) -> bool:
     return b"\x1b$" in data or b"\x1b(" in data
 
 
-def _text_score(text: str) -> float:
+# Lead-byte ranges of each legacy codec's *frequent* characters: GB2312 level 1, Big5
+# "frequently used" block, JIS X 0208 level 1 in Shift_JIS, KS X 1001 hangul.
+_FREQUENT_LEAD = {
+    "gb18030": (0xB0, 0xD7),
+    "big5hkscs": (0xA4, 0xC6),
+    "cp932": (0x88, 0x9F),
+    "cp949": (0xB0, 0xC8),
+}
+
+
+@lru_cache(maxsize=16384)
+def _ideograph_weight(ch: str, codec: str) -> float:
+    """Frequent CJK characters score high, rare ones low.
+
+    A wrong legacy decoding of Latin text (windows-1252 "ção" read as GBK) yields *rare*
+    characters, while real text is mostly made of each standard's frequent block.
+    """
+    lead_range = _FREQUENT_LEAD.get(codec)
+    if lead_range is None:
+        return 2.0
+    try:
+        lead = ch.encode(codec)[0]
+    except UnicodeEncodeError:
+        return 0.3
+    return 2.0 if lead_range[0] <= lead <= lead_range[1] else 0.3
+
+
+def _text_score(text: str, codec: str = "utf-8") -> float:
     """Score decoded text: higher means more plausible human text.
 
     Rewards ASCII letters/digits/punctuation, CJK ideographs, kana, hangul and common Latin
@@ -114,10 +142,12 @@ def _text_score(text: str) -> float:
                 good += 1
             else:
                 bad += 2
-        elif 0x4E00 <= o <= 0x9FFF:  # CJK Unified Ideographs (common ones)
-            good += 2
-        elif 0x3000 <= o <= 0x30FF or 0xFF00 <= o <= 0xFFEF or 0xAC00 <= o <= 0xD7A3:
-            good += 2  # CJK punctuation, kana, full-width forms, hangul syllables
+        elif 0x4E00 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7A3:  # ideographs, hangul syllables
+            good += _ideograph_weight(ch, codec)
+        elif 0xFF61 <= o <= 0xFF9F:
+            good += 0.3  # half-width katakana: typical of Latin bytes misread as Shift_JIS
+        elif 0x3000 <= o <= 0x30FF or 0xFF00 <= o <= 0xFFEF:
+            good += 2  # CJK punctuation, kana, full-width forms
         elif 0xC0 <= o <= 0x17F:
             good += 1  # Latin-1 supplement letters / Latin Extended-A
         elif o == 0xFFFD:
@@ -156,7 +186,7 @@ def sniff(data: bytes) -> tuple[str, str] | None:
         text = _strict(data, codec)
         if text is None:
             continue
-        score = _text_score(text)
+        score = _text_score(text, codec)
         if best is None or score > best[0]:
             best = (score, text, codec)
     if best is not None:

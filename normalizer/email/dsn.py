@@ -28,7 +28,7 @@ from normalizer.email.mime import children, content_type, part_text, payload_byt
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"(?m)^\s*(?:<[^>\s]*>:?\s*)?.*?\b([45]\d\d)[ -]")
 _BODY_MSG_ID = re.compile(r"(?im)^[ \t>]*message-id:[ \t]*(<[^>\r\n]+>)")
-_RCPT_IN_TEXT = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
+_RCPT_IN_TEXT = re.compile(r"<(?:mailto:)?([^<>@\s:]+@[^<>\s]+)>")
 _ACTIONS = {"failed", "delayed", "delivered", "relayed", "expanded"}
 
 

@@ -262,9 +262,10 @@ def decode_param(value: object) -> str:
         return decode_bytes(raw, str(charset) if charset else None)[0]
     if value is None:
         return ""
-    text = str(value)
-    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
-        text = text[1:-1]
+    text = str(value).strip()
+    # email.utils.decode_params re-quotes plain values; senders sometimes quote twice.
+    while len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1].replace('\\"', '"').strip()
     return decode_header(text)
 
 

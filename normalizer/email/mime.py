@@ -9,8 +9,12 @@ headers eagerly and can raise on odd values when they are read.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.parser
 import email.policy
+import email.utils
+import re
 from email.message import Message
 
 from normalizer.email.charsets import decode_bytes
@@ -58,34 +62,93 @@ def content_type(part: Message) -> str:
     return ctype.lower()
 
 
+def _split_params(value: str) -> list[str]:
+    """Split ``type/sub; a=1; b="x;y"`` on semicolons outside quotes (linear scan)."""
+    parts: list[str] = []
+    buf: list[str] = []
+    quoted = False
+    escape = False
+    for ch in value:
+        if escape:
+            escape = False
+        elif ch == "\\" and quoted:
+            escape = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            parts.append("".join(buf))
+            buf = []
+            continue
+        buf.append(ch)
+    parts.append("".join(buf))
+    return parts
+
+
+def params_of(part: Message, header: str = "content-type") -> dict[str, object]:
+    """All parameters of a structured header, RFC 2231 continuations joined.
+
+    Parsed from the *raw* header so that raw 8-bit values (surrogate escapes) survive; the
+    stdlib accessor would replace them with U+FFFD. Values are ``str`` or RFC 2231
+    ``(charset, language, text)`` tuples, as :func:`email.utils.decode_params` returns them.
+    """
+    raw = raw_header(part, header)
+    if not raw:
+        return {}
+    raw = raw.replace("\r", "").replace("\n", "")
+    pairs: list[tuple[str, str]] = [("", "")]
+    for item in _split_params(raw)[1:]:
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep or not name:
+            continue
+        pairs.append((name, value.strip()))
+    try:
+        decoded = email.utils.decode_params(pairs)[1:]
+    except Exception:  # noqa: BLE001 - malformed continuations: fall back to the plain pairs
+        decoded = [(n, email.utils.unquote(v)) for n, v in pairs[1:]]
+    result: dict[str, object] = {}
+    for name, value in decoded:
+        result.setdefault(name.lower(), value)
+    return result
+
+
 def get_param(part: Message, name: str, header: str = "content-type") -> str:
     """A decoded MIME parameter (RFC 2231 and RFC 2047 forms both understood)."""
-    try:
-        value = part.get_param(name, header=header)
-    except Exception:  # noqa: BLE001
-        return ""
+    value = params_of(part, header).get(name.lower())
     return decode_param(value) if value is not None else ""
 
 
 def charset_label(part: Message) -> str | None:
-    try:
-        value = part.get_param("charset")
-    except Exception:  # noqa: BLE001
-        return None
+    value = params_of(part).get("charset")
     if isinstance(value, tuple):
         value = value[2]
     return str(value) if value else None
 
 
+def _lenient_b64(text: str) -> bytes:
+    # RFC 2045 6.8: characters outside the alphabet are ignored; we also drop a dangling
+    # 4n+1th character and add missing padding instead of giving up on the whole part.
+    data = re.sub(r"[^A-Za-z0-9+/]", "", text)
+    if len(data) % 4 == 1:
+        data = data[:-1]
+    try:
+        return base64.b64decode(data + "=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
 def payload_bytes(part: Message) -> bytes:
     """The decoded (base64/QP/uuencode) payload of a leaf part; raw bytes when undecodable."""
+    raw = part.get_payload()
+    cte = (raw_header(part, "content-transfer-encoding") or "").strip().lower()
+    if cte == "base64" and isinstance(raw, str):
+        return _lenient_b64(raw)
     try:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001 - e.g. broken uuencode
         data = None
     if isinstance(data, bytes):
         return data
-    raw = part.get_payload()
     if isinstance(raw, str):
         return raw.encode("utf-8", "surrogateescape")
     return b""
@@ -120,11 +183,9 @@ def part_text(part: Message) -> tuple[str, str]:
     """Decode a text part to ``(text, codec_used)`` with line endings normalised to ``\\n``."""
     text, codec = decode_bytes(payload_bytes(part), charset_label(part))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    try:
-        fmt = str(part.get_param("format") or "").lower()
-        delsp = str(part.get_param("delsp") or "").lower() == "yes"
-    except Exception:  # noqa: BLE001
-        fmt, delsp = "", False
+    params = params_of(part)
+    fmt = str(params.get("format") or "").strip().lower()
+    delsp = str(params.get("delsp") or "").strip().lower() == "yes"
     if fmt == "flowed":
         text = _unflow(text, delsp)
     return text, codec

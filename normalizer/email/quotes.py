@@ -112,8 +112,16 @@ def _attribution_span(lines: list[str], i: int) -> int:
     if not first or len(first) > 300 or _is_quoted(first):
         return 0
     joined = first
+    # A wrapped attribution must *look* like one from its first line, otherwise a short
+    # paragraph followed by "On … wrote:" would be swallowed with it.
+    may_wrap = not first.endswith((".", "!", "?", "。", "！", "？")) and bool(
+        _ATTRIBUTION_START.match(first) or first[:1].isdigit() or first.endswith("<")
+        or "пользователь" in first
+    )
     for span in range(1, 4):
         if span > 1:
+            if not may_wrap:
+                break
             if i + span - 1 >= len(lines):
                 break
             nxt = lines[i + span - 1].strip()

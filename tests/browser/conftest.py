@@ -21,6 +21,7 @@ import concurrent.futures
 import importlib.util
 import os
 import socket
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -84,7 +85,7 @@ def _wrap(value: Any, worker: _Worker) -> Any:
 class Remote:
     """A proxy to a Playwright sync-API object; every attribute access and call runs in the worker."""
 
-    __slots__ = ("_obj", "_worker", "__weakref__")
+    __slots__ = ("__weakref__", "_obj", "_worker")
 
     def __init__(self, obj: Any, worker: _Worker) -> None:
         object.__setattr__(self, "_obj", obj)
@@ -191,7 +192,8 @@ def _load_stub() -> Any:
     spec = importlib.util.spec_from_file_location("webchat_stub", Path(__file__).with_name("webchat_stub.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(sys.modules[spec.name])
     return module
 
 

@@ -58,12 +58,25 @@ def build_app() -> FastAPI:
     async def reply(sess: _Session, inquiry_id: int | None, text: str, sender: str, **extra: Any) -> None:
         message_id = extra.pop("message_id", None) or next(state.ids)
         options = extra.pop("options", [])
-        item = {"direction": "out", "text": text, "from": sender, "inquiry_id": inquiry_id,
-                "message_id": message_id, "at": _now(), "options": options}
+        item = {
+            "direction": "out",
+            "text": text,
+            "from": sender,
+            "inquiry_id": inquiry_id,
+            "message_id": message_id,
+            "at": _now(),
+            "options": options,
+        }
         if not any(h["message_id"] == message_id for h in sess.history):
             sess.history.append(item)
-        frame = {"type": "reply", "inquiry_id": inquiry_id, "message_id": message_id, "text": text,
-                 "from": sender, "options": options}
+        frame = {
+            "type": "reply",
+            "inquiry_id": inquiry_id,
+            "message_id": message_id,
+            "text": text,
+            "from": sender,
+            "options": options,
+        }
         for ws in list(sess.sockets):
             await ws.send_json(frame)
 
@@ -74,11 +87,22 @@ def build_app() -> FastAPI:
             return
         state.received.append({"text": text, "client_id": client_id})
         if client_id in sess.inquiries:  # a re-send after a lost ack: same inquiry, no new reply
-            await ws.send_json({"type": "ack", "client_id": client_id, "inquiry_id": sess.inquiries[client_id]})
+            await ws.send_json(
+                {"type": "ack", "client_id": client_id, "inquiry_id": sess.inquiries[client_id]}
+            )
             return
         inquiry_id = sess.inquiries[client_id] = next(state.ids)
-        sess.history.append({"direction": "in", "text": text, "from": "citizen", "inquiry_id": inquiry_id,
-                             "message_id": next(state.ids), "at": _now(), "options": []})
+        sess.history.append(
+            {
+                "direction": "in",
+                "text": text,
+                "from": "citizen",
+                "inquiry_id": inquiry_id,
+                "message_id": next(state.ids),
+                "at": _now(),
+                "options": [],
+            }
+        )
         await ws.send_json({"type": "ack", "client_id": client_id, "inquiry_id": inquiry_id})
         stripped = text.strip()
         if "?" in text or "？" in text:
