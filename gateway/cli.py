@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    # These libraries log SQL parameters and frame contents at DEBUG: citizens' data. Keep them
+    # quiet whatever the gateway's own level is.
+    for noisy in ("jieba", "aiosqlite", "sqlalchemy.engine", "websockets", "asyncpg"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as exc:

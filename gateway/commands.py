@@ -60,7 +60,7 @@ async def ask(settings: Settings, questions: list[str], *, channel: str, as_json
             if as_json:
                 out.write(json.dumps(gateway.responder.as_json(decision), ensure_ascii=False) + "\n")
             else:
-                out.write(f"[{decision.decision}] {gateway.responder.render(decision, work_order=None)}\n")
+                out.write(f"[{decision.decision}] {decision.reply}\n")
     finally:
         await gateway.aclose()
     return 0

@@ -26,6 +26,8 @@ from gateway.store.db import SessionFactory
 from gateway.store.models import Conversation, Message, utcnow
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
 from normalizer import Inquiry
+from responder.acknowledgement import queue_acknowledgement
+from responder.policy import Decision, answer_record, pick_option
 from responder.service import Responder
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,10 @@ class Pipeline:
         responder: Responder,
         metrics: Metrics,
         on_outbox_write: Callable[[], None],
+        *,
+        queue_reply_hours: int,
     ) -> None:
+        self.queue_reply_hours = queue_reply_hours
         self.session_factory = session_factory
         self.responder = responder
         self.metrics = metrics
@@ -145,7 +150,7 @@ class Pipeline:
 
     async def process(self, inquiry_id: int) -> None:
         """Decide one inquiry and commit the decision with its reply, exactly once."""
-        await self.responder.refresh_if_changed(self.session_factory)
+        await self.responder.reload(self.session_factory)
         async with self.session_factory() as session, session.begin():
             message = await session.get(Message, inquiry_id)
             if message is None or message.state != "received":
@@ -169,9 +174,7 @@ class Pipeline:
             message.decision = "queue"
             self.metrics.inquiries.labels(channel=message.channel, decision="queue").inc()
             return False
-        decision = self.responder.decide(
-            message.text, channel=message.channel, pending_options=conversation.pending_options
-        )
+        decision = self._decision_for(message.text, message.channel, conversation.pending_options)
         message.decision = decision.decision
         message.entry_id = decision.entry_id
         message.score = decision.score
@@ -185,10 +188,22 @@ class Pipeline:
             conversation.department_id = decision.department_id
         elif conversation.status == "answered":
             conversation.status = "open"
-        reply = self.responder.render(decision, work_order=conversation.id)
+        reply = decision.reply
+        if decision.decision == "queue":
+            reply = queue_acknowledgement(decision.language, conversation.id, self.queue_reply_hours)
         await enqueue_reply(
             session, conversation, reply, author="bot", recipient=recipient,
             in_reply_to=message, options=options,
         )
         self.metrics.inquiries.labels(channel=message.channel, decision=decision.decision).inc()
         return True
+
+    def _decision_for(self, text: str, channel: str, pending_options: list[Any] | None) -> Decision:
+        """The responder's decision, or the entry a numbered reply picks from the last clarify."""
+        picked = pick_option(pending_options, text) if pending_options else None
+        if picked is not None:
+            try:
+                return answer_record(self.responder.kb, picked, text, channel)
+            except KeyError:
+                pass  # the entry was removed from the knowledge base since; decide afresh
+        return self.responder.decide(text, channel)

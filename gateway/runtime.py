@@ -35,7 +35,8 @@ class Gateway:
         self.metrics = Metrics()
         self.responder = Responder()
         self.outbox = OutboxWorker(settings, self.session_factory, lambda: self.channels, self.metrics)
-        self.pipeline = Pipeline(self.session_factory, self.responder, self.metrics, self.outbox.notify)
+        self.pipeline = Pipeline(self.session_factory, self.responder, self.metrics, self.outbox.notify,
+                                 queue_reply_hours=settings.responder_queue_reply_hours)
         context = ChannelContext(session_factory=self.session_factory, metrics=self.metrics)
         self.channels: dict[str, Channel] = {}
         for cls in enabled_channel_classes(settings.channels_enabled, settings.channels_plugins):
@@ -52,7 +53,7 @@ class Gateway:
                 await upgrade_to_head(gateway.engine)
             if settings.kb_import_on_start:
                 await gateway.import_kb_files([Path(p) for p in settings.kb_import_on_start])
-            await gateway.responder.refresh_if_changed(gateway.session_factory)
+            await gateway.responder.reload(gateway.session_factory)
         except BaseException:
             await gateway.engine.dispose()
             raise

@@ -116,12 +116,16 @@ def _hard_cut(text: str, limit: int) -> int:
     # Python strings hold code points, so a surrogate pair is never split here; step back
     # over combining marks and joiners so an accent or emoji sequence stays whole.
     cut = limit
-    while 0 < cut < len(text) and (unicodedata.combining(text[cut]) or text[cut] in _GLUE or text[cut - 1] in _GLUE):
+    while 0 < cut < len(text) and (
+        unicodedata.combining(text[cut]) or text[cut] in _GLUE or text[cut - 1] in _GLUE
+    ):
         cut -= 1
     return cut
 
 
-def fit_to_segments(text: str, max_segments: int, link: str | None = None, *, language: str | None = None) -> str:
+def fit_to_segments(
+    text: str, max_segments: int, link: str | None = None, *, language: str | None = None
+) -> str:
     """Return ``text`` unchanged if it fits ``max_segments`` SMS parts, else a shortened copy.
 
     The copy is cut at the last sentence end (。！？；.!?;), else newline, else clause mark
@@ -162,7 +166,19 @@ def numbered_menu(options: list[str], language: str = "zh") -> str:
 # opted out whom Twilio delivers to. 退订/TD/取消订阅 (opt-out) and 订阅 (opt-in) are the Chinese
 # carrier conventions ("回复TD退订").
 _KEYWORDS = {
-    "stop": {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "退订", "td", "取消订阅"},
+    "stop": {
+        "stop",
+        "stopall",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "revoke",
+        "optout",
+        "退订",
+        "td",
+        "取消订阅",
+    },
     "start": {"start", "unstop", "yes", "订阅"},
     "help": {"help", "info", "帮助"},
 }

@@ -24,9 +24,18 @@ from normalizer.sms import classify_keyword
 from normalizer.text import clean_text, guess_language
 
 __all__ = [
-    "StatusUpdate", "classify_keyword", "classify_twilio_error", "compute_signature", "empty_messaging_response",
-    "messaging_response", "parse_status_callback", "parse_twilio_form", "validate_signature", "voice_gather",
-    "voice_record", "voice_say_then_gather",
+    "StatusUpdate",
+    "classify_keyword",
+    "classify_twilio_error",
+    "compute_signature",
+    "empty_messaging_response",
+    "messaging_response",
+    "parse_status_callback",
+    "parse_twilio_form",
+    "validate_signature",
+    "voice_gather",
+    "voice_record",
+    "voice_say_then_gather",
 ]
 
 FormValue = str | Sequence[str] | None
@@ -39,11 +48,13 @@ def compute_signature(auth_token: str, url: str, params: Mapping[str, FormValue]
 
     base64(HMAC-SHA1(auth_token, url + key1 + value1 + key2 + value2 ...)) with keys sorted by
     code point (= UTF-8 byte order: ``CALLSID`` < ``CallSid`` < ``callSid``), and the values of a
-    repeated key sorted and de-duplicated. ``None`` counts as the empty string.
+    repeated key sorted and de-duplicated. ``None`` counts as the empty string. Multi-dicts with
+    ``getlist`` (Starlette's FormData, Django's QueryDict) give all values of a repeated key.
     """
+    getlist = getattr(params, "getlist", None)
     parts = [url]
-    for key in sorted(params):
-        value = params[key]
+    for key in sorted(set(params)):
+        value = getlist(key) if callable(getlist) else params[key]
         values = [value] if value is None or isinstance(value, str) else list(value)
         for item in sorted({"" if v is None else str(v) for v in values}):
             parts.append(key + item)
@@ -51,7 +62,7 @@ def compute_signature(auth_token: str, url: str, params: Mapping[str, FormValue]
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)(://)([^/?#]*)(.*)$", re.S)
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)(://)([^/?#]*)(.*)$", re.DOTALL)
 _HOSTPORT = re.compile(r"^(\[[^\]]*\]|[^:]*)(?::(\d*))?$")
 _DEFAULT_PORTS = {"https": "443", "http": "80"}
 
@@ -221,8 +232,13 @@ def parse_twilio_form(
         "whatsapp": whatsapp,
         "keyword": classify_keyword(text),
     }
-    for field, key in (("ProfileName", "profile_name"), ("WaId", "wa_id"), ("ExternalUserId", "external_user_id"),
-                       ("ButtonText", "button_text"), ("ButtonPayload", "button_payload")):
+    for field, key in (
+        ("ProfileName", "profile_name"),
+        ("WaId", "wa_id"),
+        ("ExternalUserId", "external_user_id"),
+        ("ButtonText", "button_text"),
+        ("ButtonPayload", "button_payload"),
+    ):
         if value := _first(form, field):
             metadata[key] = value
     return Inquiry(
@@ -240,10 +256,23 @@ def parse_twilio_form(
 # --------------------------------------------------------------------------- status callbacks
 
 # The Message resource's status values (REST API reference, "Message Status values").
-MESSAGE_STATUSES = frozenset({
-    "accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered", "failed",
-    "receiving", "received", "read", "partially_delivered", "canceled",
-})
+MESSAGE_STATUSES = frozenset(
+    {
+        "accepted",
+        "scheduled",
+        "queued",
+        "sending",
+        "sent",
+        "delivered",
+        "undelivered",
+        "failed",
+        "receiving",
+        "received",
+        "read",
+        "partially_delivered",
+        "canceled",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +338,9 @@ RETRYABLE_CODES = {
 }
 
 
-def classify_twilio_error(http_status: int, body: Mapping[str, object] | None) -> tuple[bool, str | None, str]:
+def classify_twilio_error(
+    http_status: int, body: Mapping[str, object] | None
+) -> tuple[bool, str | None, str]:
     """Decide ``(retryable, code, reason)`` for an error answer of Twilio's REST API.
 
     Twilio error bodies are ``{"code": 21211, "message": ..., "more_info": ..., "status": 400}``.
@@ -358,8 +389,14 @@ def _say(text: str, language: str) -> str:
 
 
 def _gather(prompt: str, language: str, action: str | None, timeout: int) -> str:
-    attrs = {"input": "speech", "language": language, "action": action, "method": "POST",
-             "timeout": timeout, "speechTimeout": "auto"}
+    attrs = {
+        "input": "speech",
+        "language": language,
+        "action": action,
+        "method": "POST",
+        "timeout": timeout,
+        "speechTimeout": "auto",
+    }
     return _element("Gather", attrs, _say(prompt, language))
 
 
@@ -386,6 +423,15 @@ def voice_record(
     Twilio's built-in transcription handles English only; for Chinese the channel should fetch
     the recording (``RecordingUrl``) and queue it for an operator.
     """
-    record = _element("Record", {"action": action, "method": "POST", "maxLength": max_length, "playBeep": "true",
-                                 "transcribe": "true", "transcribeCallback": transcribe_callback})
+    record = _element(
+        "Record",
+        {
+            "action": action,
+            "method": "POST",
+            "maxLength": max_length,
+            "playBeep": "true",
+            "transcribe": "true",
+            "transcribeCallback": transcribe_callback,
+        },
+    )
     return _response(_say(prompt, language), record)

@@ -21,10 +21,11 @@ second for 5,000 entries); callers run it in a worker thread.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -55,13 +56,13 @@ _STOPWORDS_ZH = frozenset(
     """的 了 吗 呢 吧 啊 呀 么 嘛 哦 嗯 哈 是 在 我 你 您 他 她 它 我们 你们 他们 请问 请 问 一下 想 要
     想要 能 能否 可以 可不可以 怎么 怎么样 怎样 如何 什么 啥 哪里 哪儿 哪 哪个 多少 有 没有 和 与 及 或
     或者 把 被 给 让 去 到 从 也 都 就 还 又 这 那 这个 那个 个 您好 你好 谢谢 知道 告诉 一个 些 这样 那么
-    应该 需要 得 地 着 过 吗 上 下 里 对 为 为什么 会 自己 现在 时候""".split()
+    应该 需要 得 地 着 过 吗 上 下 里 对 为 为什么 会 自己 现在 时候""".split()  # noqa: SIM905 - a word list reads best as text
 )
 _STOPWORDS_EN = frozenset(
     """a an the is are am was were be been do does did i you he she we they it my our your their me us
     to for of in on at by with from about as and or but if how what where when which who whom whose why
     can could would should will shall may might must this that these those there here please hi hello
-    thanks thank get got have has had any some tell know want need""".split()
+    thanks thank get got have has had any some tell know want need""".split()  # noqa: SIM905
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORDLIKE = re.compile(r"[\w\u3400-\u4dbf\u4e00-\u9fff]")
@@ -104,10 +105,10 @@ def _stem(word: str) -> str:
     return word
 
 
-def analyze(text: str) -> Counter[str]:
+def analyze(text: str) -> dict[str, float]:
     """Return the weighted terms of ``text``: words (weight 1) and Han characters (CHAR_WEIGHT)."""
     folded = fold_for_matching(text)
-    terms: Counter[str] = Counter()
+    terms: dict[str, float] = defaultdict(float)
     # HMM off: its new-word guesses glue function words to content (我想, 办个, 金能领) and
     # such made-up words never match the knowledge base; single characters cover the rest.
     for token in tokenizer().cut_for_search(folded, HMM=False):
@@ -125,7 +126,7 @@ def analyze(text: str) -> Counter[str]:
         for ch in _CJK.findall(token) if len(token) > 1 else ():
             if ch not in _STOPWORDS_ZH:
                 terms[_CHAR_PREFIX + ch] += CHAR_WEIGHT
-    return terms
+    return dict(terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +156,24 @@ class SearchIndex:
     ) -> None:
         self.doc_ids = doc_ids
         self.kinds = kinds
-        self.postings = postings
-        self.lengths = lengths
-        self.avg_length = (sum(lengths) / len(lengths)) if lengths else 1.0
         n = len(doc_ids)
+        avg_length = (sum(lengths) / n) if n else 1.0
         # Lucene's BM25 IDF variant: always positive, even for terms in most documents.
         self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
         self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        # Per posting, precompute the BM25 tf part and the coverage share (see search()), so a
+        # query costs two multiply-adds per posting.
+        self.postings: dict[str, list[tuple[int, float, float]]] = {}
+        for term, plist in postings.items():
+            is_char = term.startswith(_CHAR_PREFIX)
+            entries = []
+            for doc, tf in plist:
+                norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[doc] / avg_length)
+                # Coverage counts a term fully only when a strong field (title, question,
+                # keyword, name) holds it; a mention in the answer text alone counts a little.
+                strength = tf / (CHAR_WEIGHT if is_char else 1.0)
+                entries.append((doc, tf * (BM25_K1 + 1) / (tf + norm), min(1.0, strength / STRONG_FIELD_TF)))
+            self.postings[term] = entries
         # (folded name or alias, department id), longest first, for "which department is named".
         self.department_names = department_names
 
@@ -175,7 +187,11 @@ class SearchIndex:
         )
         docs: list[tuple[str, str, list[tuple[float, str]]]] = []
         for e in kb.entries:
-            fields = [(TITLE_WEIGHT, e.title), (KEYWORD_WEIGHT, " ".join(e.keywords)), (ANSWER_WEIGHT, e.answer)]
+            fields = [
+                (TITLE_WEIGHT, e.title),
+                (KEYWORD_WEIGHT, " ".join(e.keywords)),
+                (ANSWER_WEIGHT, e.answer),
+            ]
             fields += [(QUESTION_WEIGHT, q) for q in e.questions]
             docs.append((e.id, e.kind, fields))
         for d in kb.departments:
@@ -185,7 +201,7 @@ class SearchIndex:
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         lengths: list[float] = []
         for i, (_, _, fields) in enumerate(docs):
-            bag: Counter[str] = Counter()
+            bag: dict[str, float] = defaultdict(float)
             for weight, text in fields:
                 for term, count in analyze(text).items():
                     bag[term] += weight * count
@@ -203,22 +219,19 @@ class SearchIndex:
         query = analyze(text)
         if not query or not self.doc_ids:
             return []
-        scores: dict[int, float] = defaultdict(float)
-        matched: dict[int, float] = defaultdict(float)
+        scores: dict[int, float] = {}
+        matched: dict[int, float] = {}
         total = 0.0
         for term, qweight in query.items():
             # Repeating a word in the question should not multiply its weight.
-            qw = min(qweight, 1.0) if not term.startswith(_CHAR_PREFIX) else min(qweight, CHAR_WEIGHT)
-            idf = self.idf.get(term, self.unknown_idf)
-            total += qw * idf
-            for doc, tf in self.postings.get(term, ()):
-                norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths[doc] / self.avg_length)
-                scores[doc] += qw * idf * tf * (BM25_K1 + 1) / (tf + norm)
-                # Coverage counts a term fully only when a strong field (title, question,
-                # keyword, name) holds it; a mention in the answer text alone counts a little.
-                strength = tf / (CHAR_WEIGHT if term.startswith(_CHAR_PREFIX) else 1.0)
-                matched[doc] += qw * idf * min(1.0, strength / STRONG_FIELD_TF)
-        best = sorted(scores, key=lambda d: (-scores[d], self.doc_ids[d]))[:limit]
+            weight = min(qweight, CHAR_WEIGHT if term.startswith(_CHAR_PREFIX) else 1.0)
+            weight *= self.idf.get(term, self.unknown_idf)
+            total += weight
+            for doc, tf_part, coverage in self.postings.get(term, ()):
+                scores[doc] = scores.get(doc, 0.0) + weight * tf_part
+                matched[doc] = matched.get(doc, 0.0) + weight * coverage
+        # Ties go to the earlier document (entries by id, then departments): deterministic.
+        best = heapq.nlargest(limit, scores, key=lambda d: (scores[d], -d))
         return [
             Hit(self.doc_ids[d], self.kinds[d], scores[d], min(1.0, matched[d] / total) if total else 0.0)
             for d in best

@@ -23,20 +23,18 @@ The writer lives in :mod:`responder.kb_dump`; :func:`dump_kb` is re-exported her
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import os
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from responder.kb_dump import dump_kb, split_escaped
+from responder.kb_dump import dump_kb
+from responder.kb_fields import DEPARTMENT_FIELDS, ENTRY_FIELDS, FieldError, YamlLoader, type_name
 from responder.kb_model import (
-    ENTRY_KINDS,
     DepartmentRecord,
     EntryRecord,
     KbValidationError,
@@ -44,159 +42,17 @@ from responder.kb_model import (
 )
 
 __all__ = [
+    "FORMATS",
     "KbValidationError",
     "dump_kb",
     "load_kb_files",
     "parse_kb_text",
-    "FORMATS",
 ]
 
 FORMATS: dict[str, str] = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".csv": "csv"}
+
+
 # Ids end up in URLs, CLI arguments and a String(120) column: keep them to a safe alphabet.
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
-_PHONE_LABEL_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves timestamps as text: the field validators parse dates and report
-    bad ones (PyYAML itself raises a bare ValueError on 2027-13-01)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-class _FieldError(Exception):
-    """One field's problem; the caller adds file, record and field names."""
-
-
-def _type_name(value: object) -> str:
-    return {dict: "a mapping", list: "a list", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _text(value: object, required: bool) -> str:
-    if value is None or value == "":
-        if required:
-            raise _FieldError("is required")
-        return ""
-    if not isinstance(value, str):
-        # YAML turns unquoted 8:30 or 12345 into numbers: say what to do about it.
-        raise _FieldError(f"must be text, not {_type_name(value)} (quote it)")
-    if required and not value.strip():
-        raise _FieldError("must not be blank")
-    return value
-
-
-def _ident(value: object) -> str:
-    text = _text(value, required=True).strip()
-    if not _ID_RE.fullmatch(text):
-        raise _FieldError("must be 1-120 characters of A-Z a-z 0-9 . _ - starting with a letter or digit")
-    return text
-
-
-def _str_list(value: object, csv_cell: bool) -> list[str]:
-    if value is None or value == "":
-        return []
-    if csv_cell and isinstance(value, str):
-        value = split_escaped(value)
-    if not isinstance(value, list):
-        raise _FieldError(f"must be a list of text, not {_type_name(value)}")
-    items: list[str] = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise _FieldError(f"item {i} must be text, not {_type_name(item)} (quote it)")
-        if not item.strip():
-            raise _FieldError(f"item {i} must not be blank")
-        items.append(item.strip())
-    return items
-
-
-def _phones(value: object, csv_cell: bool) -> dict[str, str]:
-    if value is None or value == "":
-        return {}
-    if csv_cell and isinstance(value, str):
-        pairs: dict[str, str] = {}
-        for item in split_escaped(value):
-            label, sep, number = item.partition("=")
-            if not sep:
-                raise _FieldError(f"item {item!r} must be written label=number")
-            pairs[label.strip()] = number
-        value = pairs
-    if not isinstance(value, dict):
-        raise _FieldError(f"must be a mapping of label to number, not {_type_name(value)}")
-    phones: dict[str, str] = {}
-    for label, number in value.items():
-        if not isinstance(label, str) or not _PHONE_LABEL_RE.fullmatch(label.strip()):
-            raise _FieldError(f"label {label!r} must be 1-40 characters of A-Z a-z 0-9 _ -")
-        if not isinstance(number, str) or not number.strip():
-            raise _FieldError(f"'{label}' must be non-empty text (quote numbers)")
-        phones[label.strip()] = number.strip()
-    return phones
-
-
-def _date(value: object) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        raise _FieldError("must be a date (YYYY-MM-DD), not a date and time")
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        try:
-            dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            raise _FieldError("must be a date (YYYY-MM-DD), not a date and time")
-    raise _FieldError(f"must be a date YYYY-MM-DD, got {value!r}")
-
-
-def _kind(value: object) -> str:
-    text = _text(value, required=True).strip()
-    if text not in ENTRY_KINDS:
-        raise _FieldError(f"must be one of {', '.join(ENTRY_KINDS)}")
-    return text
-
-
-def _reference(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    return _ident(value)
-
-
-_Converter = Callable[[object, bool], Any]
-_DEPARTMENT_FIELDS: dict[str, _Converter] = {
-    "id": lambda v, c: _ident(v),
-    "name": lambda v, c: _text(v, True),
-    "aliases": _str_list,
-    "phones": _phones,
-    "address": lambda v, c: _text(v, False),
-    "hours": lambda v, c: _text(v, False),
-    "duties": lambda v, c: _text(v, False),
-    "email": lambda v, c: _text(v, False).strip(),
-}
-_ENTRY_FIELDS: dict[str, _Converter] = {
-    "id": lambda v, c: _ident(v),
-    "kind": lambda v, c: _kind(v),
-    "department": lambda v, c: _reference(v),
-    "title": lambda v, c: _text(v, True),
-    "questions": _str_list,
-    "answer": lambda v, c: _text(v, True),
-    "short_answer": lambda v, c: _text(v, False),
-    "keywords": _str_list,
-    "review_by": lambda v, c: _date(v),
-    "valid_until": lambda v, c: _date(v),
-}
-
-
 class _Collector:
     """Gathers records and error lines from every file, then checks cross-record rules."""
 
@@ -208,11 +64,11 @@ class _Collector:
     def record(self, raw: object, kind: str, label: str, csv_mode: bool = False) -> None:
         """Validate one raw record (a mapping) of ``kind`` department|entry."""
         if not isinstance(raw, dict):
-            self.errors.append(f"{label}: must be a mapping of fields, not {_type_name(raw)}")
+            self.errors.append(f"{label}: must be a mapping of fields, not {type_name(raw)}")
             return
         rid = raw.get("id")
         label = f"{label} (id={str(rid).strip() if isinstance(rid, str) and rid.strip() else '?'})"
-        spec = _DEPARTMENT_FIELDS if kind == "department" else _ENTRY_FIELDS
+        spec = DEPARTMENT_FIELDS if kind == "department" else ENTRY_FIELDS
         values: dict[str, Any] = {}
         ok = True
         for name in raw:
@@ -222,7 +78,7 @@ class _Collector:
         for name, convert in spec.items():
             try:
                 values[name] = convert(raw.get(name), csv_mode)
-            except _FieldError as exc:
+            except FieldError as exc:
                 self.errors.append(f"{label}: field '{name}': {exc}")
                 ok = False
         if not ok:
@@ -247,7 +103,7 @@ class _Collector:
             if records is None:
                 continue
             if not isinstance(records, list):
-                self.errors.append(f"{source}: '{key}' must be a list, not {_type_name(records)}")
+                self.errors.append(f"{source}: '{key}' must be a list, not {type_name(records)}")
                 continue
             for i, raw in enumerate(records):
                 self.record(raw, kind, f"{source}: {key}[{i}]")
@@ -262,7 +118,7 @@ class _Collector:
             return
         if not header:
             return
-        known = {"record_type", *_DEPARTMENT_FIELDS, *_ENTRY_FIELDS}
+        known = {"record_type", *DEPARTMENT_FIELDS, *ENTRY_FIELDS}
         bad = [h for h in header if h not in known] + [h for h in set(header) if header.count(h) > 1]
         for name in bad:
             self.errors.append(f"{source}: header: column '{name}' is unknown or repeated")
@@ -285,7 +141,7 @@ class _Collector:
                 if kind not in ("department", "entry"):
                     self.errors.append(f"{label}: field 'record_type': must be department or entry")
                     continue
-                spec = _DEPARTMENT_FIELDS if kind == "department" else _ENTRY_FIELDS
+                spec = DEPARTMENT_FIELDS if kind == "department" else ENTRY_FIELDS
                 for name in [n for n, v in cells.items() if n not in spec]:
                     if cells.pop(name).strip():
                         rid = cells.get("id", "").strip() or "?"
@@ -299,7 +155,8 @@ class _Collector:
     def finish(self, known_department_ids: Iterable[str]) -> KnowledgeBase:
         """Check ids and references across all files; raise or return the knowledge base."""
         first: dict[str, str] = {}
-        for record, label in [*self.departments, *self.entries]:
+        records: list[tuple[DepartmentRecord | EntryRecord, str]] = [*self.departments, *self.entries]
+        for record, label in records:
             if record.id in first:
                 self.errors.append(f"{label}: field 'id': duplicate id (first used by {first[record.id]})")
             else:
@@ -319,7 +176,7 @@ class _Collector:
             self.csv_document(text, source)
             return
         try:
-            doc = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_Loader)  # noqa: S506
+            doc = json.loads(text) if fmt == "json" else yaml.load(text, Loader=YamlLoader)
         except json.JSONDecodeError as exc:
             self.errors.append(f"{source}: line {exc.lineno}: not valid JSON: {exc.msg}")
             return

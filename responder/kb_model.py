@@ -81,7 +81,9 @@ class KnowledgeBase:
     _departments_by_id: dict[str, DepartmentRecord] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
-    _entries_by_id: dict[str, EntryRecord] = field(init=False, repr=False, compare=False, default_factory=dict)
+    _entries_by_id: dict[str, EntryRecord] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.departments = sorted(self.departments, key=lambda d: d.id)

@@ -125,24 +125,28 @@ async def import_kb(session: AsyncSession, kb: KnowledgeBase, changed_by: str = 
     stored_entries = {e.id: e for e in (await session.scalars(select(KnowledgeEntry))).all()}
     for entry in kb.entries:
         values = _entry_values(entry)
-        row = stored_entries.get(entry.id)
-        if row is None:
+        stored = stored_entries.get(entry.id)
+        if stored is None:
             session.add(KnowledgeEntry(id=entry.id, version=1, updated_at=now, **values))
             version = 1
             counts["ec"] += 1
-        elif _row_values(row, list(values)) != values:
+        elif _row_values(stored, list(values)) != values:
             for name, value in values.items():
-                setattr(row, name, value)
-            row.version += 1
-            row.updated_at = now
-            version = row.version
+                setattr(stored, name, value)
+            stored.version += 1
+            stored.updated_at = now
+            version = stored.version
             counts["eu"] += 1
         else:
             counts["en"] += 1
             continue
         session.add(
             KnowledgeEntryVersion(
-                entry_id=entry.id, version=version, snapshot=_snapshot(entry), changed_by=changed_by, changed_at=now
+                entry_id=entry.id,
+                version=version,
+                snapshot=_snapshot(entry),
+                changed_by=changed_by,
+                changed_at=now,
             )
         )
     state = await _state(session)
@@ -162,17 +166,30 @@ async def load_kb(session: AsyncSession) -> KnowledgeBase:
     return KnowledgeBase(
         [
             DepartmentRecord(
-                id=d.id, name=d.name, aliases=list(d.aliases or []), phones=dict(d.phones or {}),
-                address=d.address, hours=d.hours, duties=d.duties, email=d.email,
-            )  # fmt: skip
+                id=d.id,
+                name=d.name,
+                aliases=list(d.aliases or []),
+                phones=dict(d.phones or {}),
+                address=d.address,
+                hours=d.hours,
+                duties=d.duties,
+                email=d.email,
+            )
             for d in deps
         ],
         [
             EntryRecord(
-                id=e.id, kind=e.kind, title=e.title, answer=e.answer, department=e.department_id,
-                questions=list(e.questions or []), short_answer=e.short_answer, keywords=list(e.keywords or []),
-                review_by=e.review_by, valid_until=e.valid_until,
-            )  # fmt: skip
+                id=e.id,
+                kind=e.kind,
+                title=e.title,
+                answer=e.answer,
+                department=e.department_id,
+                questions=list(e.questions or []),
+                short_answer=e.short_answer,
+                keywords=list(e.keywords or []),
+                review_by=e.review_by,
+                valid_until=e.valid_until,
+            )
             for e in entries
         ],
     )

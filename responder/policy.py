@@ -52,7 +52,9 @@ _CLARIFY_TEMPLATE = {
 # ("open" must not fire inside "opening" twice, "call" not inside "recall").
 _ASPECTS: dict[str, re.Pattern[str]] = {
     "phone": re.compile(r"电话|号码|热线|联系方式|怎么联系|\b(?:phone|telephone|number|call|contact)\b"),
-    "address": re.compile(r"地址|在哪|哪里办公|位置|怎么走|\b(?:address|where is|where are|located|location)\b"),
+    "address": re.compile(
+        r"地址|在哪|哪里办公|位置|怎么走|\b(?:address|where is|where are|located|location)\b"
+    ),
     "hours": re.compile(
         r"几点|上班|下班|办公时间|工作时间|营业时间|开门|关门|周末|\b(?:hours|open|opening|close|closing)\b"
     ),
@@ -184,12 +186,16 @@ def decide(
         return Decision("queue", reply=QUEUE_REPLY[lang], language=lang)
     top = hits[0]
     rivals = [
-        h for h in hits[1:] if h.score >= RIVAL_SCORE_RATIO * top.score and h.confidence >= CLARIFY_MIN_CONFIDENCE
+        h
+        for h in hits[1:]
+        if h.score >= RIVAL_SCORE_RATIO * top.score and h.confidence >= CLARIFY_MIN_CONFIDENCE
     ]
     if top.confidence >= ANSWER_MIN_CONFIDENCE and not rivals:
         return answer_record(kb, top.doc_id, text, channel, round(top.confidence, 4))
     if top.confidence >= CLARIFY_MIN_CONFIDENCE and rivals:
-        options = [Option(h.doc_id, _title(kb, h), round(h.confidence, 4)) for h in [top, *rivals][:MAX_OPTIONS]]
+        options = [
+            Option(h.doc_id, _title(kb, h), round(h.confidence, 4)) for h in [top, *rivals][:MAX_OPTIONS]
+        ]
         pending = Decision(
             "clarify", None, None, round(top.confidence, 4), options, "", _department_of(kb, top), lang
         )
@@ -199,7 +205,19 @@ def decide(
                     language=lang)  # fmt: skip
 
 
-_CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_CN_DIGITS = {
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "十": 10,
+}
 _PICK = re.compile(
     r"(?:我选|选|选择|要)?\s*(?:第)?\s*(\d{1,2}|[一二两三四五六七八九十])\s*(?:个|项|条|种|号)?"
     r"|(?:option|number|no\.?|#)\s*(\d{1,2})"

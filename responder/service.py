@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from normalizer.text import guess_language
 from responder.index import SearchIndex
 from responder.kb_model import KnowledgeBase
 from responder.kb_store import kb_revision, load_kb
-from normalizer.text import guess_language
 from responder.policy import QUEUE_REPLY, Decision, decide
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]

@@ -58,7 +58,7 @@ def _require_admin(user: User) -> None:
 async def ask(body: schemas.AskRequest, request: Request) -> dict[str, Any]:
     """Ask the responder as a citizen would; nothing is stored."""
     gateway = _gateway(request)
-    await gateway.responder.refresh_if_changed(gateway.session_factory)
+    await gateway.responder.reload(gateway.session_factory)
     decision = gateway.responder.decide(body.text, channel=body.channel)
     return gateway.responder.as_json(decision)
 

@@ -17,8 +17,14 @@ from normalizer.inquiry import Attachment
 MAX_NAME_LENGTH = 120
 _MAX_EXT_LENGTH = 16
 _RESERVED = re.compile(r'[<>:"|?*\\/]')
-_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                    *(f"lpt{i}" for i in range(1, 10))}
+_WINDOWS_DEVICES = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
 _OOXML = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -74,9 +80,7 @@ def sniff_content_type(data: bytes, declared: str = "", filename: str = "") -> s
     return declared if "/" in declared else "application/octet-stream"
 
 
-def make_attachment(
-    name: str, declared_type: str, data: bytes, *, index: int, max_bytes: int
-) -> Attachment:
+def make_attachment(name: str, declared_type: str, data: bytes, *, index: int, max_bytes: int) -> Attachment:
     """Build an :class:`Attachment`; content over ``max_bytes`` is dropped with a note."""
     ctype = sniff_content_type(data, declared_type, name)
     filename = safe_filename(name, ctype, index)

@@ -149,6 +149,6 @@ def collect(msg: Message) -> BodyParts:
     out = BodyParts()
     try:
         _walk(msg, out, 0)
-    except Exception:  # noqa: BLE001 - partial results beat no results for broken MIME
+    except Exception:  # noqa: BLE001, S110 - partial results beat no results for broken MIME
         pass
     return out

@@ -204,7 +204,7 @@ def _last_resort(data: bytes) -> tuple[str, str]:
         if match is not None and match.encoding:
             codec = normalize_label(match.encoding) or match.encoding
             return data.decode(codec, errors="replace"), codec
-    except Exception:  # noqa: BLE001 - a detector bug must never break mail intake
+    except Exception:  # noqa: BLE001, S110 - a detector bug must never break mail intake
         pass
     # Choose the replace-decoding with the fewest replacement characters.
     candidates = [(data.decode(c, errors="replace"), c) for c in ("utf-8", "gb18030", "big5hkscs")]

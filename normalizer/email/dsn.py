@@ -126,7 +126,7 @@ def _parse_status_blocks(text: str) -> tuple[str, list[RecipientStatus]]:
         recipients.append(
             RecipientStatus(
                 recipient=_strip_type(rcpt or ""),
-                action=action if action in _ACTIONS else action,
+                action=action,
                 status=status_match.group(0) if status_match else "",
                 diagnostic=f.get("diagnostic-code", "").split(";", 1)[-1].strip(),
                 remote_mta=_strip_type(f.get("remote-mta", "")),

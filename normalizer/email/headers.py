@@ -258,7 +258,13 @@ def decode_param(value: object) -> str:
     """
     if isinstance(value, tuple) and len(value) == 3:
         charset, _language, text = value
-        raw = str(text).encode("latin-1", "surrogateescape") if text else b""
+        text = str(text or "")
+        while len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]
+        try:
+            raw = text.encode("latin-1")
+        except UnicodeEncodeError:  # raw 8-bit inside an RFC 2231 value
+            raw = text.encode("utf-8", "surrogateescape")
         return decode_bytes(raw, str(charset) if charset else None)[0]
     if value is None:
         return ""
@@ -270,7 +276,7 @@ def decode_param(value: object) -> str:
 
 
 # Subject helpers are specified as part of the header API; they live in their own module.
-from normalizer.email.subjects import (  # noqa: E402
+from normalizer.email.subjects import (
     find_work_order_tag,
     normalize_subject,
     repair_mojibake,

@@ -26,10 +26,42 @@ import re
 from html.parser import HTMLParser
 
 _BLOCK = {
-    "address", "article", "aside", "blockquote", "center", "dd", "div", "dl", "dt", "fieldset",
-    "figcaption", "figure", "footer", "form", "header", "hr", "li", "main", "nav", "ol", "p",
-    "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul", "h1", "h2", "h3", "h4",
-    "h5", "h6", "caption",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "center",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "thead",
+    "tfoot",
+    "tr",
+    "ul",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "caption",
 }
 _PARAGRAPH = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote"}
 _SKIP = {"script", "style", "head", "title", "template", "noscript", "xml", "object"}
@@ -69,7 +101,21 @@ class _TextExtractor(HTMLParser):
         return self.quoted if self.in_quote else self.parts
 
     def _newline(self, count: int = 1) -> None:
-        self._out.append("\n" * count)
+        # Adjacent block boundaries (</li><li>) must not stack up blank lines: only top up
+        # the newlines already at the end of the output to ``count``. The look-back is bounded
+        # (a few chunks) so that pathological markup stays linear.
+        out = self._out
+        if not out:
+            return  # no leading blank lines
+        have = 0
+        for chunk in out[-1:-9:-1]:
+            stripped = chunk.rstrip(" \t")
+            if stripped.strip("\n"):
+                have += len(stripped) - len(stripped.rstrip("\n"))
+                break
+            have += stripped.count("\n")
+        if have < count:
+            out.append("\n" * (count - have))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         tag = tag.lower()
@@ -138,7 +184,7 @@ def split_html(html: str) -> tuple[str, str]:
     try:
         parser.feed(html)
         parser.close()
-    except Exception:  # noqa: BLE001 - html.parser can assert on pathological markup
+    except Exception:  # noqa: BLE001, S110 - html.parser can assert on pathological markup
         pass
     return _tidy(parser.parts), _tidy(parser.quoted)
 

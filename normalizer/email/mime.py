@@ -102,13 +102,14 @@ def params_of(part: Message, header: str = "content-type") -> dict[str, object]:
         if not sep or not name:
             continue
         pairs.append((name, value.strip()))
+    decoded: list[tuple[str, object]]
     try:
-        decoded = email.utils.decode_params(pairs)[1:]
+        decoded = list(email.utils.decode_params(pairs)[1:])
     except Exception:  # noqa: BLE001 - malformed continuations: fall back to the plain pairs
         decoded = [(n, email.utils.unquote(v)) for n, v in pairs[1:]]
     result: dict[str, object] = {}
-    for name, value in decoded:
-        result.setdefault(name.lower(), value)
+    for key, val in decoded:
+        result.setdefault(key.lower(), val)
     return result
 
 
@@ -167,8 +168,7 @@ def _unflow(text: str, delsp: bool) -> str:
                 buf = ""
             out.append(line)
             continue
-        if line.startswith(" "):
-            line = line[1:]  # space-stuffing (RFC 3676 4.4)
+        line = line.removeprefix(" ")  # space-stuffing (RFC 3676 4.4)
         if line.endswith(" ") and line.rstrip() != "--":
             buf += line[:-1] if delsp else line
             continue

@@ -44,19 +44,67 @@ _RULE = re.compile(r"[ \t]*(?:_{8,}|-{8,}|—{4,}|─{8,}|={8,})[ \t]*$")
 _HEADER_LINE = re.compile(r"[ \t]*\*{0,2}([^:：*\n]{1,24})\*{0,2}[ \t]*[:：]")
 _FROM_NAMES = {"from", "发件人", "發件人", "寄件者", "寄件人", "von", "de", "van", "od", "от", "da", "fra"}
 _OTHER_NAMES = {
-    "sent", "date", "to", "cc", "subject", "发送时间", "發送時間", "时间", "日期", "收件人", "收件者",
-    "抄送", "抄送人", "副本", "主题", "主題", "主旨", "寄件日期", "gesendet", "an", "betreff",
-    "envoyé", "à", "objet", "enviado", "para", "asunto", "verzonden", "aan", "onderwerp",
-    "wysłano", "do", "temat", "отправлено", "кому", "тема", "inviato", "oggetto", "a",
+    "sent",
+    "date",
+    "to",
+    "cc",
+    "subject",
+    "发送时间",
+    "發送時間",
+    "时间",
+    "日期",
+    "收件人",
+    "收件者",
+    "抄送",
+    "抄送人",
+    "副本",
+    "主题",
+    "主題",
+    "主旨",
+    "寄件日期",
+    "gesendet",
+    "an",
+    "betreff",
+    "envoyé",
+    "à",
+    "objet",
+    "enviado",
+    "para",
+    "asunto",
+    "verzonden",
+    "aan",
+    "onderwerp",
+    "wysłano",
+    "do",
+    "temat",
+    "отправлено",
+    "кому",
+    "тема",
+    "inviato",
+    "oggetto",
+    "a",
 }
 
-_ATTRIBUTION_START = re.compile(
-    r"(?:-+[ \t]*)?(?:on|at|am|le|el|op|dnia|il|em|den|w dniu)\b", re.IGNORECASE
-)
+_ATTRIBUTION_START = re.compile(r"(?:-+[ \t]*)?(?:on|at|am|le|el|op|dnia|il|em|den|w dniu)\b", re.IGNORECASE)
 _ATTRIBUTION_END = (
-    "wrote:", "wrote", "schrieb:", "a écrit :", "a écrit:", "escribió:", "schreef:", "napisał(a):",
-    "napisał:", "ha scritto:", "escreveu:", "skrev:", "написал:", "написала:", "写道：", "写道:",
-    "寫道：", "寫道:",
+    "wrote:",
+    "wrote",
+    "schrieb:",
+    "a écrit :",
+    "a écrit:",
+    "escribió:",
+    "schreef:",
+    "napisał(a):",
+    "napisał:",
+    "ha scritto:",
+    "escreveu:",
+    "skrev:",
+    "написал:",
+    "написала:",
+    "写道：",
+    "写道:",
+    "寫道：",
+    "寫道:",
 )
 _SCHRIEB = re.compile(r"\bschrieb\b.*:$")
 _FORWARD = re.compile(
@@ -106,8 +154,12 @@ def _unquote(line: str) -> str:
     return line.lstrip(" \t>").strip()
 
 
-def _attribution_span(lines: list[str], i: int) -> int:
-    """Return how many lines (1-3) form an attribution starting at ``i``, or 0 if none."""
+def _attribution_span(lines: list[str], i: int, defer: bool = True) -> int:
+    """Return how many lines (1-3) form an attribution starting at ``i``, or 0 if none.
+
+    A wrapped match defers to one that starts on the next line ("Am heutigen Tage" followed by
+    "Am So., 1. Jan. 2023 … schrieb …:" is text plus an attribution, not one attribution).
+    """
     first = lines[i].strip()
     if not first or len(first) > 300 or _is_quoted(first):
         return 0
@@ -115,7 +167,9 @@ def _attribution_span(lines: list[str], i: int) -> int:
     # A wrapped attribution must *look* like one from its first line, otherwise a short
     # paragraph followed by "On … wrote:" would be swallowed with it.
     may_wrap = not first.endswith((".", "!", "?", "。", "！", "？")) and bool(
-        _ATTRIBUTION_START.match(first) or first[:1].isdigit() or first.endswith("<")
+        _ATTRIBUTION_START.match(first)
+        or first[:1].isdigit()
+        or first.endswith("<")
         or "пользователь" in first
     )
     for span in range(1, 4):
@@ -131,6 +185,13 @@ def _attribution_span(lines: list[str], i: int) -> int:
             if len(joined) > 400:
                 break
         lowered = joined.lower()
+        if (
+            span > 1
+            and defer
+            and _is_attribution_end(lowered, joined)
+            and _attribution_span(lines, i + 1, defer=False)
+        ):
+            return 0
         if lowered.endswith(_ATTRIBUTION_END):
             # "…wrote:" on its own is enough (any client); Chinese "写道" likewise.
             return span
@@ -139,6 +200,14 @@ def _attribution_span(lines: list[str], i: int) -> int:
         if "пользователь" in lowered and lowered.endswith(("написал:", "написала:")):
             return span
     return 0
+
+
+def _is_attribution_end(lowered: str, joined: str) -> bool:
+    return (
+        lowered.endswith(_ATTRIBUTION_END)
+        or bool(_SCHRIEB.search(joined))
+        or ("пользователь" in lowered and lowered.endswith(("написал:", "написала:")))
+    )
 
 
 def _next_content(lines: list[str], i: int) -> int:
@@ -167,10 +236,9 @@ def split_quotes(text: str) -> tuple[str, str]:
             (kept if _FORWARD.match(first) else dropped).extend(block)
             i = j
             continue
-        if stripped and not kept_has_content(kept) and _FORWARD.match(stripped):
-            kept.extend(lines[i:])  # a forward with nothing above it: all of it is the content
-            break
         if _FORWARD.match(stripped):
+            # A forward (Apple "Begin forwarded message:", Gmail "---- Forwarded message ----")
+            # is content the sender chose to pass on, not history: keep it and what follows.
             kept.extend(lines[i:])
             break
         if _ORIGINAL.match(line):
@@ -199,10 +267,6 @@ def split_quotes(text: str) -> tuple[str, str]:
     return "\n".join(kept).strip("\n"), "\n".join(dropped).strip("\n")
 
 
-def kept_has_content(kept: list[str]) -> bool:
-    return any(line.strip() for line in kept)
-
-
 def strip_quotes(text: str) -> str:
     """Return ``text`` without quoted history (signatures kept). See the module docstring."""
     return split_quotes(text)[0].rstrip()
@@ -218,8 +282,10 @@ def strip_signature(text: str) -> str:
         line = lines[idx].strip()
         if not line:
             continue
-        if _SIG_DASHES.fullmatch(lines[idx].rstrip("\n")) or _SIG_DASHES.fullmatch(line) or (
-            len(line) < 120 and _SIGNATURE.match(line)
+        if (
+            _SIG_DASHES.fullmatch(lines[idx].rstrip("\n"))
+            or _SIG_DASHES.fullmatch(line)
+            or (len(line) < 120 and _SIGNATURE.match(line))
         ):
             head = "\n".join(lines[:idx]).rstrip()
             if head.strip():

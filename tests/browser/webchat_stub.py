@@ -10,13 +10,16 @@ protocol of INTERFACE.md with canned logic (this is test code, not the gateway's
 
 Control endpoints for the tests (plain HTTP, so tests in another thread can drive it):
 ``POST /_test/push?session=&text=&sender=&message_id=`` pushes a server-initiated reply (re-using a
-``message_id`` re-sends a duplicate), ``POST /_test/drop`` closes every socket and refuses new ones,
-``POST /_test/accept`` accepts again, ``GET /_test/received`` lists the message frames received.
+``message_id`` re-sends a duplicate, ``live_id=false``
+leaves the id out of the live frame but not out of the history), ``POST /_test/drop`` closes every socket and refuses new ones,
+``POST /_test/accept`` accepts again, ``GET /_test/received`` lists the message frames received, ``GET /_test/portal?script=`` is a
+host page embedding the widget.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import itertools
 import json
 import secrets
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse
 
 from channels.webchat.page import page_router
 
@@ -57,6 +61,7 @@ def build_app() -> FastAPI:
 
     async def reply(sess: _Session, inquiry_id: int | None, text: str, sender: str, **extra: Any) -> None:
         message_id = extra.pop("message_id", None) or next(state.ids)
+        live_id = extra.pop("live_id", True)
         options = extra.pop("options", [])
         item = {
             "direction": "out",
@@ -72,7 +77,7 @@ def build_app() -> FastAPI:
         frame = {
             "type": "reply",
             "inquiry_id": inquiry_id,
-            "message_id": message_id,
+            "message_id": message_id if live_id else None,
             "text": text,
             "from": sender,
             "options": options,
@@ -108,7 +113,7 @@ def build_app() -> FastAPI:
         if "?" in text or "？" in text:
             await reply(sess, inquiry_id, "您想问哪一项？", "bot", options=OPTIONS)
         elif stripped in {"1", "2"}:
-            await reply(sess, inquiry_id, "you chose: " + OPTIONS[int(stripped) - 1]["title"], "bot")
+            await reply(sess, inquiry_id, f"you chose: {OPTIONS[int(stripped) - 1]['title']}", "bot")
         elif not stripped.startswith("wait"):
             await ws.send_json({"type": "typing"})
             await reply(sess, inquiry_id, "answer: " + text, "bot")
@@ -145,9 +150,11 @@ def build_app() -> FastAPI:
             sess.sockets.discard(ws)
 
     @app.post("/_test/push")
-    async def push(session: str, text: str, sender: str = "operator", message_id: int | None = None) -> dict:
+    async def push(
+        session: str, text: str, sender: str = "operator", message_id: int | None = None, live_id: bool = True
+    ) -> dict:
         sess = state.sessions[session]
-        await reply(sess, None, text, sender, message_id=message_id)
+        await reply(sess, None, text, sender, message_id=message_id, live_id=live_id)
         return {"ok": True}
 
     @app.post("/_test/drop")
@@ -162,6 +169,15 @@ def build_app() -> FastAPI:
     async def accept() -> dict:
         state.refusing = False
         return {"ok": True}
+
+    @app.get("/_test/portal", response_class=HTMLResponse)
+    async def portal(script: str) -> str:
+        # An integrator's page; the test loads it from another origin (localhost vs 127.0.0.1).
+        return (
+            '<!doctype html><html lang=en><head><title>City portal</title><link rel=icon href="data:,"></head><body>'
+            f'<h1>City portal</h1><a href="#top">Top</a><script src="{html.escape(script)}" async '
+            'data-lang="en" data-title="Ask the city"></script></body></html>'
+        )
 
     @app.get("/_test/received")
     async def received() -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ class _Malformed(Exception):
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
@@ -92,7 +92,10 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
 
 def _encode(response: Response, keep_alive: bool) -> bytes:
     reason = HTTPStatus(response.status).phrase if response.status in HTTPStatus._value2member_map_ else ""
-    headers = {"Content-Length": str(len(response.body)), "Connection": "keep-alive" if keep_alive else "close"}
+    headers = {
+        "Content-Length": str(len(response.body)),
+        "Connection": "keep-alive" if keep_alive else "close",
+    }
     headers.update(response.headers)
     head = f"HTTP/1.1 {response.status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return (head + "\r\n").encode("latin-1") + response.body
@@ -105,6 +108,7 @@ class HTTPServer:
         self._handler = handler
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self.port = 0
 
     @property
@@ -121,11 +125,18 @@ class HTTPServer:
         self._server.close()
         for writer in list(self._writers):
             writer.close()
+        # Python 3.11's wait_closed() does not wait for connection handlers: wait for them here,
+        # so none is left for the event loop to cancel at teardown.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             while True:
                 try:
@@ -138,7 +149,7 @@ class HTTPServer:
                     break
                 try:
                     response = await self._handler(request)
-                except Exception as exc:  # a bug in a double must show up as a 500, not a hang
+                except Exception as exc:  # noqa: BLE001 - a bug in a double must show up as a 500, not a hang
                     response = Response(500, f"double failed: {exc!r}".encode())
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 writer.write(_encode(response, keep_alive))

@@ -30,7 +30,19 @@ def test_to_e164(raw: str, region: str, e164: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "   ", "abc", "+", "12", "1381234567a", "+86 138", "whatsapp:", "138123456789012345678", "+999123456"]
+    "raw",
+    [
+        "",
+        "   ",
+        "abc",
+        "+",
+        "12",
+        "1381234567a",
+        "+86 138",
+        "whatsapp:",
+        "138123456789012345678",
+        "+999123456",
+    ],
 )
 def test_invalid_numbers_raise_bad_input(raw: str) -> None:
     with pytest.raises(BadInput):
@@ -50,8 +62,10 @@ def test_error_message_does_not_echo_the_number() -> None:
     assert "13812345" not in str(info.value)
 
 
-@pytest.mark.parametrize(("value", "short"), [("10086", True), ("384387", True), ("12", False), ("+10086", False),
-                                              ("123456789", False)])
+@pytest.mark.parametrize(
+    ("value", "short"),
+    [("10086", True), ("384387", True), ("12", False), ("+10086", False), ("123456789", False)],
+)
 def test_is_short_code(value: str, short: bool) -> None:
     assert is_short_code(value) is short
 

@@ -22,7 +22,10 @@ from normalizer.sms import GSM7, UCS2, SegmentInfo, count_segments, fit_to_segme
         ("中" * 71, SegmentInfo(UCS2, 2, 71, 67)),
         ("中" * 134, SegmentInfo(UCS2, 2, 134, 67)),
         ("中" * 135, SegmentInfo(UCS2, 3, 135, 67)),
-        ("a" * 159 + "ç", SegmentInfo(UCS2, 3, 160, 67)),  # ç is not GSM-7 (only Ç is): all of it becomes UCS-2
+        (
+            "a" * 159 + "ç",
+            SegmentInfo(UCS2, 3, 160, 67),
+        ),  # ç is not GSM-7 (only Ç is): all of it becomes UCS-2
         ("😀" * 35, SegmentInfo(UCS2, 1, 70, 70)),  # an emoji is a surrogate pair: two units
         ("😀" * 36, SegmentInfo(UCS2, 2, 72, 67)),
         ("", SegmentInfo(GSM7, 1, 0, 160)),
@@ -96,7 +99,7 @@ def test_fit_english_stays_gsm_and_hard_cut_uses_ascii_dots() -> None:
 def test_fit_english_sentences() -> None:
     text = "Bring your household register. Photos are taken on site! " * 6
     fitted = fit_to_segments(text, 1)
-    assert fitted.endswith("!") or fitted.endswith(".")
+    assert fitted.endswith(("!", "."))
     assert len(fitted) <= 160 and text.startswith(fitted)
 
 
@@ -119,5 +122,11 @@ def test_fit_rejects_zero_segments() -> None:
 
 
 def test_numbered_menu() -> None:
-    assert numbered_menu(["身份证首次申领", "身份证换领"], "zh") == "回复序号：\n1. 身份证首次申领\n2. 身份证换领"
-    assert numbered_menu(["ID card\nfirst time", "Renewal"], "en") == "Reply with a number:\n1. ID card first time\n2. Renewal"
+    assert (
+        numbered_menu(["身份证首次申领", "身份证换领"], "zh")
+        == "回复序号：\n1. 身份证首次申领\n2. 身份证换领"
+    )
+    assert (
+        numbered_menu(["ID card\nfirst time", "Renewal"], "en")
+        == "Reply with a number:\n1. ID card first time\n2. Renewal"
+    )

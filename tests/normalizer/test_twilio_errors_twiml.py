@@ -20,8 +20,12 @@ from normalizer.twilio import (
 
 
 def _err(code: int, status: int) -> dict[str, Any]:
-    return {"code": code, "message": "The 'To' number +15005550001 is not valid.",
-            "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    return {
+        "code": code,
+        "message": "The 'To' number +15005550001 is not valid.",
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 @pytest.mark.parametrize(
@@ -86,7 +90,9 @@ ACTION = "https://gw.example.cn/channels/twilio/voice?step=1&x=<2>"
 
 
 def _sdk_gather(prompt: str) -> Gather:
-    gather = Gather(input="speech", language="zh-CN", action=ACTION, method="POST", timeout=5, speech_timeout="auto")
+    gather = Gather(
+        input="speech", language="zh-CN", action=ACTION, method="POST", timeout=5, speech_timeout="auto"
+    )
     gather.append(Say(prompt, language="zh-CN"))
     return gather
 
@@ -107,8 +113,14 @@ def test_voice_say_then_gather_matches_sdk() -> None:
 def test_voice_record_matches_sdk() -> None:
     sdk = VoiceResponse()
     sdk.say("请在提示音后留言", language="zh-CN")
-    sdk.record(action=ACTION, method="POST", max_length=120, play_beep=True, transcribe=True,
-               transcribe_callback="https://gw.example.cn/t?a=1&b=2")
+    sdk.record(
+        action=ACTION,
+        method="POST",
+        max_length=120,
+        play_beep=True,
+        transcribe=True,
+        transcribe_callback="https://gw.example.cn/t?a=1&b=2",
+    )
     ours = voice_record("请在提示音后留言", ACTION, "https://gw.example.cn/t?a=1&b=2")
     assert _tree(ours) == _tree(str(sdk))
     assert 'transcribe="true"' in ours

@@ -54,33 +54,57 @@ def test_every_corpus_payload_parses(stem: str) -> None:
 
 # stem -> expected fields
 INBOUND_TABLE = {
-    "01_receiveValid": dict(
-        sender="+14133881111", recipient="+12028831111", text="Msg", language="en",
-        provider_message_id="SMe287d7109a5a925f182f0e07fe5b223b", conversation_key="+14133881111|+12028831111",
-        meta={"num_segments": 1, "num_media": 0, "media": [], "whatsapp": False,
-              "geo": {"from": {"city": "CHICOPEE", "state": "MA", "zip": "01022", "country": "US"},
-                      "to": {"state": "District Of Columbia", "country": "US"}}},
-    ),
-    "02_receiveMedia": dict(
-        text="", language="zh",
-        meta={"num_media": 2, "media": [{"url": "cat.jpg", "content_type": None},
-                                        {"url": "dog.jpg", "content_type": None}]},
-    ),
-    "03_receiveMediaWithMsg": dict(text="Msg", meta={"num_media": 2}),
+    "01_receiveValid": {
+        "sender": "+14133881111",
+        "recipient": "+12028831111",
+        "text": "Msg",
+        "language": "en",
+        "provider_message_id": "SMe287d7109a5a925f182f0e07fe5b223b",
+        "conversation_key": "+14133881111|+12028831111",
+        "meta": {
+            "num_segments": 1,
+            "num_media": 0,
+            "media": [],
+            "whatsapp": False,
+            "geo": {
+                "from": {"city": "CHICOPEE", "state": "MA", "zip": "01022", "country": "US"},
+                "to": {"state": "District Of Columbia", "country": "US"},
+            },
+        },
+    },
+    "02_receiveMedia": {
+        "text": "",
+        "language": "zh",
+        "meta": {
+            "num_media": 2,
+            "media": [{"url": "cat.jpg", "content_type": None}, {"url": "dog.jpg", "content_type": None}],
+        },
+    },
+    "03_receiveMediaWithMsg": {"text": "Msg", "meta": {"num_media": 2}},
     # Body stays as sent: guessing base64 would corrupt genuine messages that look like base64.
-    "04_receiveBase64": dict(text="QmFubm9uIEV4cGxhaW5zIFRoZSBXb3JsZCAuLi4K4oCcVGhlIENhbXAgb2YgdGhlIFNhaW50c+KA"),
-    "05_receiveButtonIgnored": dict(text="Msg", meta={"button_text": "Confirm"}),
-    "06_waReceiveValid": dict(
-        sender="+14133881111", recipient="+12028831111",
-        conversation_key="whatsapp:+14133881111|whatsapp:+12028831111", meta={"whatsapp": True},
-    ),
-    "07_waReceiveBSUIDValid": dict(meta={"whatsapp": True, "external_user_id": "whatsapp:US.1234"}),
-    "08_tmsReceiveExtra": dict(
-        recipient="384387", text="John Cruz", provider_message_id="SMbbf29aeb9d380ce2a1c0ae4635ff9dab",
-        conversation_key="+14133881111|384387",
-        meta={"geo": {"from": {"city": "RALEIGH", "state": "NC", "zip": "27609", "country": "US"},
-                      "to": {"country": "US"}}},
-    ),
+    "04_receiveBase64": {
+        "text": "QmFubm9uIEV4cGxhaW5zIFRoZSBXb3JsZCAuLi4K4oCcVGhlIENhbXAgb2YgdGhlIFNhaW50c+KA"
+    },
+    "05_receiveButtonIgnored": {"text": "Msg", "meta": {"button_text": "Confirm"}},
+    "06_waReceiveValid": {
+        "sender": "+14133881111",
+        "recipient": "+12028831111",
+        "conversation_key": "whatsapp:+14133881111|whatsapp:+12028831111",
+        "meta": {"whatsapp": True},
+    },
+    "07_waReceiveBSUIDValid": {"meta": {"whatsapp": True, "external_user_id": "whatsapp:US.1234"}},
+    "08_tmsReceiveExtra": {
+        "recipient": "384387",
+        "text": "John Cruz",
+        "provider_message_id": "SMbbf29aeb9d380ce2a1c0ae4635ff9dab",
+        "conversation_key": "+14133881111|384387",
+        "meta": {
+            "geo": {
+                "from": {"city": "RALEIGH", "state": "NC", "zip": "27609", "country": "US"},
+                "to": {"country": "US"},
+            }
+        },
+    },
 }
 
 
@@ -98,10 +122,14 @@ def test_inbound_expected_fields(stem: str) -> None:
 
 STATUS_TABLE = {
     "09_tmsStatusExtra": StatusUpdate("SM0b6e2697aae04182a9f5b5c7a8994c7f", "sent", None, None, "sent"),
-    "10_statusValid": StatusUpdate("SMe287d7109a5a925f182f0e07fe5b223b", "delivered", None, None, "delivered"),
+    "10_statusValid": StatusUpdate(
+        "SMe287d7109a5a925f182f0e07fe5b223b", "delivered", None, None, "delivered"
+    ),
     "11_statusRead": StatusUpdate("SMe287d7109a5a925f182f0e07fe5b223b", "read", None, None, "read"),
     "12_statusStop": StatusUpdate("SMe287d7109a5a925f182f0e07fe5b223b", "failed", "21610", None, "failed"),
-    "13_statusRateLimit": StatusUpdate("SMe287d7109a5a925f182f0e07fe5b223b", "failed", "63018", None, "failed"),
+    "13_statusRateLimit": StatusUpdate(
+        "SMe287d7109a5a925f182f0e07fe5b223b", "failed", "63018", None, "failed"
+    ),
 }
 
 
@@ -113,8 +141,15 @@ def test_status_callbacks(stem: str) -> None:
 
 # ----------------------------------------------------------------------------- hand-made forms
 
-BASE = {"MessageSid": "SM" + "a" * 32, "From": "+8613812345678", "To": "+8610690000", "Body": "身份证 怎么办？",
-        "AccountSid": "AC" + "b" * 32, "NumSegments": "1", "NumMedia": "0"}
+BASE = {
+    "MessageSid": "SM" + "a" * 32,
+    "From": "+8613812345678",
+    "To": "+8610690000",
+    "Body": "身份证 怎么办？",
+    "AccountSid": "AC" + "b" * 32,
+    "NumSegments": "1",
+    "NumMedia": "0",
+}
 
 
 def test_chinese_sms_defaults_to_cn_and_guesses_zh() -> None:
@@ -126,8 +161,14 @@ def test_chinese_sms_defaults_to_cn_and_guesses_zh() -> None:
 
 
 def test_media_with_content_types_and_gaps() -> None:
-    form = dict(BASE, NumMedia="3", MediaUrl0="https://api.twilio.com/m0", MediaContentType0="image/jpeg",
-                MediaUrl2="https://api.twilio.com/m2", MediaContentType2="application/pdf")
+    form = dict(
+        BASE,
+        NumMedia="3",
+        MediaUrl0="https://api.twilio.com/m0",
+        MediaContentType0="image/jpeg",
+        MediaUrl2="https://api.twilio.com/m2",
+        MediaContentType2="application/pdf",
+    )
     assert parse_twilio_form(form).metadata["media"] == [
         {"url": "https://api.twilio.com/m0", "content_type": "image/jpeg"},
         {"url": "https://api.twilio.com/m2", "content_type": "application/pdf"},
@@ -135,7 +176,10 @@ def test_media_with_content_types_and_gaps() -> None:
 
 
 def test_sid_fallbacks_and_messaging_service() -> None:
-    form = {k: v for k, v in BASE.items() if k != "MessageSid"} | {"SmsMessageSid": "SMold", "MessagingServiceSid": "MG1"}
+    form = {k: v for k, v in BASE.items() if k != "MessageSid"} | {
+        "SmsMessageSid": "SMold",
+        "MessagingServiceSid": "MG1",
+    }
     inquiry = parse_twilio_form(form)
     assert inquiry.provider_message_id == "SMold"
     assert inquiry.metadata["messaging_service_sid"] == "MG1"
@@ -160,8 +204,11 @@ def test_bad_forms_raise_bad_input(change: dict[str, str], message: str) -> None
 
 @pytest.mark.parametrize(
     ("form", "message"),
-    [({"MessageStatus": "sent"}, "MessageSid"), ({"MessageSid": "SM1"}, "MessageStatus"),
-     ({"MessageSid": "SM1", "MessageStatus": "lost"}, "unknown message status")],
+    [
+        ({"MessageStatus": "sent"}, "MessageSid"),
+        ({"MessageSid": "SM1"}, "MessageStatus"),
+        ({"MessageSid": "SM1", "MessageStatus": "lost"}, "unknown message status"),
+    ],
 )
 def test_bad_status_callbacks(form: dict[str, str], message: str) -> None:
     with pytest.raises(BadInput, match=message):
@@ -169,6 +216,14 @@ def test_bad_status_callbacks(form: dict[str, str], message: str) -> None:
 
 
 def test_status_is_case_folded_and_error_kept() -> None:
-    update = parse_status_callback({"SmsSid": "SM1", "SmsStatus": "Undelivered", "ErrorCode": "30003",
-                                    "ErrorMessage": "Unreachable destination handset"})
-    assert update == StatusUpdate("SM1", "undelivered", "30003", "Unreachable destination handset", "Undelivered")
+    update = parse_status_callback(
+        {
+            "SmsSid": "SM1",
+            "SmsStatus": "Undelivered",
+            "ErrorCode": "30003",
+            "ErrorMessage": "Unreachable destination handset",
+        }
+    )
+    assert update == StatusUpdate(
+        "SM1", "undelivered", "30003", "Unreachable destination handset", "Undelivered"
+    )

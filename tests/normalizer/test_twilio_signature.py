@@ -22,7 +22,9 @@ def _vectors() -> list[Any]:
     files = sorted(VECTOR_DIR.glob("*.json"))
     if not files:
         return [pytest.param(None, id="no-corpus", marks=pytest.mark.skip(reason=NO_CORPUS))]
-    return [pytest.param(json.loads(f.read_text("utf-8")), id=f.stem, marks=pytest.mark.corpus) for f in files]
+    return [
+        pytest.param(json.loads(f.read_text("utf-8")), id=f.stem, marks=pytest.mark.corpus) for f in files
+    ]
 
 
 def _body(vector: dict[str, Any]) -> bytes | None:
@@ -53,7 +55,9 @@ def test_corpus_signed_url_reproduces_signature(vector: dict[str, Any]) -> None:
     if not vector["expected_valid"]:
         pytest.skip("negative vector: no signed_url")
     params = {} if _body(vector) is not None else vector["params"]
-    assert compute_signature(vector["auth_token"], vector["signed_url"], params) == vector["expected_signature"]
+    assert (
+        compute_signature(vector["auth_token"], vector["signed_url"], params) == vector["expected_signature"]
+    )
 
 
 @pytest.mark.parametrize("vector", _vectors())
@@ -72,8 +76,13 @@ def test_corpus_tampered_param_or_token_is_rejected(vector: dict[str, Any]) -> N
 # ----------------------------------------------------------------------------- rules in isolation
 
 TOKEN = "12345"
-PARAMS = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
-          "From": "+14158675309", "To": "+18005551212"}
+PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+14158675309",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+}
 
 
 def test_documented_example() -> None:
@@ -106,10 +115,18 @@ def test_port_variants_accepted(given: str, signed: str) -> None:
 
 @pytest.mark.parametrize(
     "signed",
-    ["https://H.example/p", "https://h.example/P", "http://h.example/p", "https://h.example:444/p", "https://x@h.example/p"],
+    [
+        "https://H.example/p",
+        "https://h.example/P",
+        "http://h.example/p",
+        "https://h.example:444/p",
+        "https://x@h.example/p",
+    ],
 )
 def test_other_urls_rejected(signed: str) -> None:
-    assert not validate_signature(TOKEN, "https://h.example/p", PARAMS, compute_signature(TOKEN, signed, PARAMS))
+    assert not validate_signature(
+        TOKEN, "https://h.example/p", PARAMS, compute_signature(TOKEN, signed, PARAMS)
+    )
 
 
 def test_json_body_rules() -> None:
@@ -119,7 +136,9 @@ def test_json_body_rules() -> None:
     assert validate_signature(TOKEN, url, {}, signature, body)
     assert validate_signature(TOKEN, url, {"ignored": "x"}, signature, body)  # params are not signed then
     assert not validate_signature(TOKEN, url, {}, signature, b'{"a": 2}')
-    assert not validate_signature(TOKEN, "https://h.example/p", {}, compute_signature(TOKEN, "https://h.example/p", {}), body)
+    assert not validate_signature(
+        TOKEN, "https://h.example/p", {}, compute_signature(TOKEN, "https://h.example/p", {}), body
+    )
 
 
 @pytest.mark.parametrize("signature", ["", "   ", "RSOYDt4T1cUTdK1PDd93/VVr8B8", "ümlaut"])
@@ -127,11 +146,24 @@ def test_garbage_signatures_rejected(signature: str) -> None:
     assert not validate_signature(TOKEN, "https://mycompany.com/myapp.php?foo=1&bar=2", PARAMS, signature)
 
 
+def test_multidict_forms_keep_repeated_values() -> None:
+    from starlette.datastructures import FormData
+
+    form = FormData([("MediaUrl", "b"), ("MediaUrl", "a"), ("Body", "x")])
+    url = "https://h.example/p"
+    expected = compute_signature(TOKEN, url, {"MediaUrl": ["a", "b"], "Body": "x"})
+    assert compute_signature(TOKEN, url, form) == expected
+    assert validate_signature(TOKEN, url, form, expected)
+
+
 def test_empty_token_never_validates() -> None:
-    assert not validate_signature("", "https://h.example/p", {}, compute_signature("", "https://h.example/p", {}))
+    assert not validate_signature(
+        "", "https://h.example/p", {}, compute_signature("", "https://h.example/p", {})
+    )
 
 
 # ----------------------------------------------------------------------------- the twilio SDK
+
 
 class _QueryDict(dict):  # type: ignore[type-arg]
     """Multi-valued form the SDK understands (Django's QueryDict API)."""
@@ -144,7 +176,10 @@ SDK_CASES = [
     ("https://gw.example.cn/channels/twilio/sms", {"From": "+8613812345678", "Body": "你好，身份证怎么办？"}),
     ("https://gw.example.cn:8443/channels/twilio/sms?x=1", {"Body": "a&b=c", "MediaUrl0": "https://x/y?z=1"}),
     ("http://127.0.0.1:8080/channels/twilio/status", {"MessageSid": "SM1", "MessageStatus": "delivered"}),
-    ("https://gw.example.cn/hook", {"Reason": "a", "ReasonConferenceEnded": "b", "callSid": "c", "CALLSID": "d"}),
+    (
+        "https://gw.example.cn/hook",
+        {"Reason": "a", "ReasonConferenceEnded": "b", "callSid": "c", "CALLSID": "d"},
+    ),
     ("https://gw.example.cn/hook", {}),
 ]
 
@@ -191,5 +226,7 @@ def test_sdk_verdicts_match_ours_except_documented_differences(vector: dict[str,
         assert ours is vector["expected_valid"]
         return
     sdk_params: Any = body.decode() if body is not None else params
-    sdk = RequestValidator(vector["auth_token"]).validate(vector["url"], sdk_params, vector["expected_signature"])
+    sdk = RequestValidator(vector["auth_token"]).validate(
+        vector["url"], sdk_params, vector["expected_signature"]
+    )
     assert ours is sdk

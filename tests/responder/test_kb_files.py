@@ -39,8 +39,8 @@ INVALID_FILES = [
      "entries[0] (id=a): field 'valid_until': must be a date (YYYY-MM-DD), not a date and time"),
     ("x.yaml", "entries:\n  - {id: a, kind: faq, title: t, answer: x, department: nope}\n",
      "entries[0] (id=a): field 'department': 'nope' is no such department"),
-    ("x.yaml", "entries:\n  - {id: a, kind: faq, title: t, answer: x}\n  - {id: b, kind: faq, title: t, answer: x,"
-     " department: a}\n", "entries[1] (id=b): field 'department': 'a' is an entry, not a department"),
+    ("x.yaml", "entries:\n  - {id: a, kind: faq, title: t, answer: x}\n"
+     + "  - {id: b, kind: faq, title: t, answer: x, department: a}\n", "entries[1] (id=b): field 'department': 'a' is an entry, not a department"),
     ("x.yaml", VALID_YAML + "  - {id: dep-a, kind: faq, title: t, answer: a}\n",
      "entries[1] (id=dep-a): field 'id': duplicate id (first used by"),
     ("x.yaml", "entries:\n  - {id: a, kind: faq, title: t, answer: x, questions: 一个问题}\n",
@@ -56,7 +56,7 @@ INVALID_FILES = [
      "entries[0] (id=bad id): field 'id': must be 1-120 characters"),
     ("x.yaml", "entries:\n  - just a string\n", "entries[0]: must be a mapping of fields, not str"),
     ("x.yaml", "- a\n- b\n", "top level must be a mapping"),
-    ("x.yaml", "entries: [\n  {id: a\n", "not valid YAML"),
+    ("x.yaml", "entries: [\n  {id: a\n", "line 3: not valid YAML"),
     ("x.yaml", "entries: {id: a}\n", "'entries' must be a list, not a mapping"),
     ("x.yaml", "entrys: []\n", "unknown top-level key 'entrys'"),
     ("x.json", '{"entries": [\n  {"id": "a",, }]}', "line 2: not valid JSON"),
@@ -77,7 +77,9 @@ INVALID_FILES = [
 
 
 @pytest.mark.parametrize(("name", "content", "expected"), INVALID_FILES)
-def test_invalid_file_names_file_record_and_field(tmp_path: Path, name: str, content: str, expected: str) -> None:
+def test_invalid_file_names_file_record_and_field(
+    tmp_path: Path, name: str, content: str, expected: str
+) -> None:
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
     with pytest.raises(KbValidationError) as info:
@@ -88,7 +90,9 @@ def test_invalid_file_names_file_record_and_field(tmp_path: Path, name: str, con
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     path = tmp_path / "two.yaml"
-    path.write_text("entries:\n  - {id: a, kind: x, title: t, answer: y}\n  - {id: b, kind: faq, answer: y}\n")
+    path.write_text(
+        "entries:\n  - {id: a, kind: x, title: t, answer: y}\n  - {id: b, kind: faq, answer: y}\n"
+    )
     with pytest.raises(KbValidationError) as info:
         load_kb_files([path])
     assert info.value.errors == [
@@ -108,8 +112,9 @@ def test_ids_are_unique_across_files_and_references_cross_files(tmp_path: Path) 
     clash.write_text('{"entries": [{"id": "dep-a", "kind": "faq", "title": "t", "answer": "x"}]}')
     with pytest.raises(KbValidationError) as info:
         load_kb_files([deps, clash])
-    assert f"{clash}: entries[0] (id=dep-a): field 'id': duplicate id (first used by {deps}: departments[0]" in str(
-        info.value
+    assert (
+        f"{clash}: entries[0] (id=dep-a): field 'id': duplicate id (first used by {deps}: departments[0]"
+        in str(info.value)
     )
 
 

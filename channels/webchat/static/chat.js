@@ -18,7 +18,7 @@
 
   const $ = (id) => document.getElementById(id);
   const log = $("log"), input = $("input"), form = $("composer"), statusEl = $("status");
-  const typingEl = $("typing"), langBtn = $("lang-switch");
+  const typingEl = $("typing"), langBtn = $("lang-switch"), logBox = log.parentElement;
   const params = new URLSearchParams(location.search);
   const embedded = window.parent !== window;
 
@@ -69,8 +69,11 @@
     // New history items go before messages still waiting to be sent, so the log stays in order.
     const firstPending = log.querySelector('.msg-own[data-state="queued"], .msg-own[data-state="sending"]');
     log.insertBefore(li, firstPending);
-    li.scrollIntoView({ block: "end" });
+    scrollDown();
   }
+
+  // Scroll our own container only: scrollIntoView() would also scroll the host page around the widget.
+  function scrollDown() { logBox.scrollTop = logBox.scrollHeight; }
 
   function bubble(from, text, at) {
     const li = document.createElement("li");
@@ -99,7 +102,7 @@
   function renderOwn(text, at, state) {
     const li = bubble("citizen", text, at);
     setMsgState(li, state);
-    if (state === "sent") place(li); else { log.append(li); li.scrollIntoView({ block: "end" }); }
+    if (state === "sent") place(li); else { log.append(li); scrollDown(); }
     return li;
   }
 
@@ -110,7 +113,7 @@
     }
     const li = bubble(item.from || "bot", item.text, item.at);
     if (item.message_id != null) li.dataset.messageId = String(item.message_id);
-    if (item.inquiry_id != null) li.dataset.inquiryId = String(item.inquiry_id);
+    li.dataset.inquiryId = String(item.inquiry_id ?? "");
     const options = Array.isArray(item.options) ? item.options : [];
     if (options.length) {
       const group = document.createElement("div");
@@ -208,6 +211,20 @@
     return true;
   }
 
+  function bindReply(item) {
+    // A live reply that came without a message_id is recognised in the history by its content.
+    if (item.message_id == null) return false;
+    for (const li of log.querySelectorAll(".msg:not(.msg-own):not([data-message-id])")) {
+      if (li.dataset.from === (item.from || "bot") && li.dataset.inquiryId === String(item.inquiry_id ?? "") &&
+          li.querySelector(".msg-text").textContent === String(item.text ?? "")) {
+        li.dataset.messageId = String(item.message_id);
+        seen.add(item.message_id);
+        return true;
+      }
+    }
+    return false;
+  }
+
   function mergeHistory(items) {
     for (const item of Array.isArray(items) ? items : []) {
       if (item.message_id != null && seen.has(item.message_id)) continue;
@@ -217,7 +234,7 @@
         const li = renderOwn(item.text, item.at, "sent");
         if (item.message_id != null) li.dataset.messageId = String(item.message_id);
         if (item.inquiry_id != null) li.dataset.inquiryId = String(item.inquiry_id);
-      } else {
+      } else if (!bindReply(item)) {
         renderReply(item);
       }
     }
