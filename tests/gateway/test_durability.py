@@ -31,7 +31,7 @@ async def _count(database_url: str, *criteria) -> int:  # type: ignore[no-untype
 
 async def test_acknowledged_messages_survive_kill_9_and_are_answered_once(database_url: str) -> None:
     acked: list[int] = []
-    async with gateway_process(database_url) as server:
+    async with gateway_process(database_url, GATEWAY_WEBCHAT_MESSAGES_PER_MINUTE="600") as server:
         async with websockets.connect(server.ws_url) as socket:
             session = json.loads(await socket.recv())["session"]
             for n in range(12):
@@ -39,6 +39,7 @@ async def test_acknowledged_messages_survive_kill_9_and_are_answered_once(databa
                                               "client_id": f"m{n}"}))
             while len(acked) < 12:
                 frame = json.loads(await asyncio.wait_for(socket.recv(), FRAME_TIMEOUT))
+                assert frame["type"] != "error", frame
                 if frame["type"] == "ack":
                     acked.append(frame["inquiry_id"])
             server.kill_hard()  # no drain, no clean shutdown

@@ -346,6 +346,7 @@
   });
   window.addEventListener("online", () => { if (!ws) connect(); });
   if (embedded) {
+    document.documentElement.classList.add("embedded"); // the widget's panel already shows a title
     // Keys pressed inside the iframe never reach the host page: tell the widget to close.
     document.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape") window.parent.postMessage({ type: "sunshine-chat:close" }, "*");
