@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.errors import BadInput, ConfigError
 from gateway.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from gateway.serve import Listening
 
 log = logging.getLogger("gateway")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="Sunshine Gateway")
-    parser.add_argument("--config", help="TOML settings file (default: GATEWAY_CONFIG or config/gateway.toml)")
+    parser.add_argument(
+        "--config", help="TOML settings file (default: GATEWAY_CONFIG or config/gateway.toml)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("serve", help="run the gateway (applies migrations first)")
     commands.add_parser("migrate", help="apply database migrations and exit")
 
-    kb = commands.add_parser("kb", help="knowledge-base files").add_subparsers(dest="kb_command", required=True)
+    kb = commands.add_parser("kb", help="knowledge-base files").add_subparsers(
+        dest="kb_command", required=True
+    )
     kb_import = kb.add_parser("import", help="import YAML/JSON/CSV files in one transaction")
     kb_import.add_argument("paths", nargs="+", type=Path)
     kb_export = kb.add_parser("export", help="write the knowledge base to stdout")
@@ -35,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="one JSON object a line")
     ask.add_argument("text", nargs="?", help="the question; without it, one question per stdin line")
 
-    user = commands.add_parser("user", help="console users").add_subparsers(dest="user_command", required=True)
+    user = commands.add_parser("user", help="console users").add_subparsers(
+        dest="user_command", required=True
+    )
     user_add = user.add_parser("add", help="create a user; prints a generated password once")
     user_add.add_argument("name")
     user_add.add_argument("--role", required=True, choices=("operator", "department", "admin"))
@@ -80,7 +89,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await commands.kb_export(settings, args.format, sys.stdout)
     if args.command == "ask":
         questions = [args.text] if args.text is not None else [line.rstrip("\n") for line in sys.stdin]
-        return await commands.ask(settings, questions, channel=args.channel, as_json=args.json, out=sys.stdout)
+        return await commands.ask(
+            settings, questions, channel=args.channel, as_json=args.json, out=sys.stdout
+        )
     if args.command == "user" and args.user_command == "add":
         return await commands.user_add(settings, args.name, args.role, args.department, out=sys.stdout)
     raise AssertionError(args)
@@ -88,7 +99,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _serve(settings: Settings) -> int:
     from gateway.runtime import Gateway
-    from gateway.serve import Listening, serve
+    from gateway.serve import serve
 
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -113,8 +124,10 @@ def _banner(settings: Settings, where: Listening) -> str:
         f"  channels:             {', '.join(where.channels)}",
     ]
     if "email" in where.channels:
-        lines.append(f"  mail client (SMTP):   {settings.smtp_host}:{settings.smtp_port} "
-                     f"(recipients @{', @'.join(settings.mail_domains)})")
+        lines.append(
+            f"  mail client (SMTP):   {settings.smtp_host}:{settings.smtp_port} "
+            f"(recipients @{', @'.join(settings.mail_domains)})"
+        )
     if "sms" in where.channels:
         lines.append(f"  Twilio SMS webhook:   {public}/channels/twilio/sms")
     return "\n".join(lines)

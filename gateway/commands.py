@@ -79,8 +79,11 @@ async def user_add(settings: Settings, name: str, role: str, department: str | N
             if department and await session.get(Department, department) is None:
                 raise BadInput(f"no department with id {department!r}")
             password = auth.generate_password()
-            session.add(User(name=name, role=role, department_id=department,
-                             password_hash=auth.hash_password(password)))
+            session.add(
+                User(
+                    name=name, role=role, department_id=department, password_hash=auth.hash_password(password)
+                )
+            )
     finally:
         await engine.dispose()
     out.write(f"created {role} {name!r}; password (shown once): {password}\n")

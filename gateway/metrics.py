@@ -12,27 +12,39 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.inquiries = Counter(
-            "gateway_inquiries", "Inquiries decided, by channel and decision",
-            ["channel", "decision"], registry=self.registry,
+            "gateway_inquiries",
+            "Inquiries decided, by channel and decision",
+            ["channel", "decision"],
+            registry=self.registry,
         )
         self.inbound_duplicates = Counter(
-            "gateway_inbound_duplicates", "Inbound messages dropped as duplicates",
-            ["channel"], registry=self.registry,
+            "gateway_inbound_duplicates",
+            "Inbound messages dropped as duplicates",
+            ["channel"],
+            registry=self.registry,
         )
         self.outbound_sent = Counter(
-            "gateway_outbound_sent", "Outbound messages handed to their channel",
-            ["channel"], registry=self.registry,
+            "gateway_outbound_sent",
+            "Outbound messages handed to their channel",
+            ["channel"],
+            registry=self.registry,
         )
         self.send_failures = Counter(
-            "gateway_send_failures", "Failed send attempts (kind: retry or dead)",
-            ["channel", "kind"], registry=self.registry,
+            "gateway_send_failures",
+            "Failed send attempts (kind: retry or dead)",
+            ["channel", "kind"],
+            registry=self.registry,
         )
         self.outbox_depth = Gauge(
-            "gateway_outbox_depth", "Outbox rows by status (read from the database at scrape time)",
-            ["status"], registry=self.registry,
+            "gateway_outbox_depth",
+            "Outbox rows by status (read from the database at scrape time)",
+            ["status"],
+            registry=self.registry,
         )
         self.webchat_connections = Gauge(
-            "gateway_webchat_connections", "Open web-chat sockets", registry=self.registry,
+            "gateway_webchat_connections",
+            "Open web-chat sockets",
+            registry=self.registry,
         )
 
     def render(self) -> bytes:

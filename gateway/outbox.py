@@ -252,8 +252,14 @@ class OutboxWorker:
             await session.execute(
                 update(OutboxItem)
                 .where(OutboxItem.id == item.id)
-                .values(status="sent", finished_at=sent_at, provider_message_id=provider_id,
-                        lease_until=None, last_error=None, last_error_code=None)
+                .values(
+                    status="sent",
+                    finished_at=sent_at,
+                    provider_message_id=provider_id,
+                    lease_until=None,
+                    last_error=None,
+                    last_error_code=None,
+                )
             )
             await session.execute(
                 update(Message)
@@ -275,8 +281,11 @@ class OutboxWorker:
         if dead:
             values.update(status="dead", finished_at=utcnow())
         else:
-            delay = backoff_delay(item.attempts, self.settings.outbox_backoff_base_seconds,
-                                  self.settings.outbox_backoff_max_seconds)
+            delay = backoff_delay(
+                item.attempts,
+                self.settings.outbox_backoff_base_seconds,
+                self.settings.outbox_backoff_max_seconds,
+            )
             values.update(status="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
         async with self.session_factory() as session, session.begin():
             await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
@@ -288,5 +297,11 @@ class OutboxWorker:
                 )
         kind = "dead" if dead else "retry"
         self.metrics.send_failures.labels(channel=item.channel, kind=kind).inc()
-        log.warning("outbox item %s on %s failed (%s, attempt %s): %s",
-                    item.id, item.channel, kind, item.attempts, error)
+        log.warning(
+            "outbox item %s on %s failed (%s, attempt %s): %s",
+            item.id,
+            item.channel,
+            kind,
+            item.attempts,
+            error,
+        )

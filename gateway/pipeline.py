@@ -192,8 +192,13 @@ class Pipeline:
         if decision.decision == "queue":
             reply = queue_acknowledgement(decision.language, conversation.id, self.queue_reply_hours)
         await enqueue_reply(
-            session, conversation, reply, author="bot", recipient=recipient,
-            in_reply_to=message, options=options,
+            session,
+            conversation,
+            reply,
+            author="bot",
+            recipient=recipient,
+            in_reply_to=message,
+            options=options,
         )
         self.metrics.inquiries.labels(channel=message.channel, decision=decision.decision).inc()
         return True

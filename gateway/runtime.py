@@ -35,8 +35,13 @@ class Gateway:
         self.metrics = Metrics()
         self.responder = Responder()
         self.outbox = OutboxWorker(settings, self.session_factory, lambda: self.channels, self.metrics)
-        self.pipeline = Pipeline(self.session_factory, self.responder, self.metrics, self.outbox.notify,
-                                 queue_reply_hours=settings.responder_queue_reply_hours)
+        self.pipeline = Pipeline(
+            self.session_factory,
+            self.responder,
+            self.metrics,
+            self.outbox.notify,
+            queue_reply_hours=settings.responder_queue_reply_hours,
+        )
         context = ChannelContext(session_factory=self.session_factory, metrics=self.metrics)
         self.channels: dict[str, Channel] = {}
         for cls in enabled_channel_classes(settings.channels_enabled, settings.channels_plugins):

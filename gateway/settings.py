@@ -126,8 +126,15 @@ class Settings(BaseSettings):
     # [serve]
     serve_drain_seconds: float = Field(default=10.0, ge=0)
 
-    @field_validator("mail_domains", "imap_url", "fax_senders", "channels_enabled",
-                     "channels_plugins", "kb_import_on_start", mode="before")
+    @field_validator(
+        "mail_domains",
+        "imap_url",
+        "fax_senders",
+        "channels_enabled",
+        "channels_plugins",
+        "kb_import_on_start",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

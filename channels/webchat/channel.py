@@ -59,8 +59,12 @@ class WebchatChannel(Channel):
         name="webchat",
         title="Web chat",
         capabilities=Capabilities(max_text_chars=4000, supports_options=True),
-        settings_keys=("webchat_max_frame_bytes", "webchat_max_text_chars",
-                       "webchat_messages_per_minute", "webchat_history_limit"),
+        settings_keys=(
+            "webchat_max_frame_bytes",
+            "webchat_max_text_chars",
+            "webchat_messages_per_minute",
+            "webchat_history_limit",
+        ),
     )
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -76,8 +80,11 @@ class WebchatChannel(Channel):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         frame = protocol.reply_frame(
-            inquiry_id=message.inquiry_id, message_id=message.message_id, text=message.text,
-            author=message.author, options=list(message.options),
+            inquiry_id=message.inquiry_id,
+            message_id=message.message_id,
+            text=message.text,
+            author=message.author,
+            options=list(message.options),
         )
         delivered = await self.hub.publish(message.conversation_key, frame)
         return SendResult(provider_message_id=None, status="delivered" if delivered else "stored")
@@ -89,11 +96,15 @@ class WebchatChannel(Channel):
         await socket.accept()
         requested = socket.query_params.get("session", "")
         token = requested if protocol.SESSION_TOKEN.match(requested) else secrets.token_urlsafe(24)
-        self.hub.add(token, socket)  # before reading history: a reply sent meanwhile is pushed live
         self.context.metrics.webchat_connections.inc()
         try:
-            history = await load_history(self.context.session_factory, token, self.settings.webchat_history_limit)
-            await socket.send_text(protocol.session_frame(token, history))
+            # Joined before the history is read, so a reply sent meanwhile is not missed: it
+            # waits for the session frame and is pushed right after it.
+            async with self.hub.joining(token, socket):
+                history = await load_history(
+                    self.context.session_factory, token, self.settings.webchat_history_limit
+                )
+                await socket.send_text(protocol.session_frame(token, history))
             await self._read_frames(socket, token)
         except WebSocketDisconnect:
             pass
@@ -117,21 +128,26 @@ class WebchatChannel(Channel):
                 return
             raw = event.get("text")
             if raw is None:
-                await socket.send_text(protocol.error_frame("binary frames are not supported"))
+                await self.hub.send(socket, token, protocol.error_frame("binary frames are not supported"))
                 continue
             if len(raw.encode("utf-8")) > self.settings.webchat_max_frame_bytes:
-                await socket.send_text(protocol.error_frame(
-                    f"frame larger than {self.settings.webchat_max_frame_bytes} bytes"))
+                await self.hub.send(
+                    socket,
+                    token,
+                    protocol.error_frame(f"frame larger than {self.settings.webchat_max_frame_bytes} bytes"),
+                )
                 continue
             try:
                 frame = protocol.parse_client_frame(raw, max_text_chars=self.settings.webchat_max_text_chars)
             except protocol.FrameError as exc:
-                await socket.send_text(protocol.error_frame(str(exc)))
+                await self.hub.send(socket, token, protocol.error_frame(str(exc)))
                 continue
             if isinstance(frame, protocol.Typing):
                 continue  # operators' typing indicators come later with the console
             if not limiter.allow():
-                await socket.send_text(protocol.error_frame("rate limited: please wait a moment", frame.client_id))
+                await self.hub.send(
+                    socket, token, protocol.error_frame("rate limited: please wait a moment", frame.client_id)
+                )
                 continue
             await self._accept_message(socket, token, frame)
 
@@ -139,7 +155,9 @@ class WebchatChannel(Channel):
         assert self.on_message is not None, "start() was not called"
         text = clean_text(frame.text)
         if not text:
-            await socket.send_text(protocol.error_frame("text must not be empty", frame.client_id))
+            await self.hub.send(
+                socket, token, protocol.error_frame("text must not be empty", frame.client_id)
+            )
             return
         inquiry = Inquiry(
             channel="webchat",
@@ -149,13 +167,16 @@ class WebchatChannel(Channel):
             language=guess_language(text),
             # Scoped to the session, so one client cannot collide with another's ids.
             provider_message_id=f"{token[:16]}:{frame.client_id}",
+            metadata={"client_id": frame.client_id},
         )
         try:
             inquiry_id = await self.on_message(inquiry)
         except StorageUnavailable:
-            await socket.send_text(protocol.error_frame("temporarily unavailable, please resend", frame.client_id))
+            await self.hub.send(
+                socket, token, protocol.error_frame("temporarily unavailable, please resend", frame.client_id)
+            )
             return
         except BadInput as exc:
-            await socket.send_text(protocol.error_frame(str(exc), frame.client_id))
+            await self.hub.send(socket, token, protocol.error_frame(str(exc), frame.client_id))
             return
-        await socket.send_text(protocol.ack_frame(frame.client_id, inquiry_id))
+        await self.hub.send(socket, token, protocol.ack_frame(frame.client_id, inquiry_id))

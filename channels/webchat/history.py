@@ -14,7 +14,8 @@ VISIBLE_OUTBOUND_STATES = ("sent", "stored", "delivered")
 
 
 def history_item(message: Message) -> dict[str, Any]:
-    return {
+    """One message as the page shows it; a citizen's own carries the ``client_id`` it was sent with."""
+    item = {
         "direction": message.direction,
         "text": message.text,
         "from": message.author,
@@ -23,6 +24,9 @@ def history_item(message: Message) -> dict[str, Any]:
         "at": message.created_at.isoformat(),
         "options": (message.extra or {}).get("options", []) if message.direction == "out" else [],
     }
+    if message.direction == "in":
+        item["client_id"] = (message.extra or {}).get("client_id")
+    return item
 
 
 async def load_history(session_factory: SessionFactory, token: str, limit: int) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ to citizens); an *inquiry* is an inbound message. Outbound messages are delivere
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -53,7 +53,7 @@ IdType = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Contact(Base):
@@ -110,9 +110,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint(
-            "channel", "direction", "provider_message_id", name="uq_messages_provider_id"
-        ),
+        UniqueConstraint("channel", "direction", "provider_message_id", name="uq_messages_provider_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_state", "direction", "state"),
     )

@@ -107,15 +107,18 @@ async def list_conversations(
     if status != "all":
         query = query.where(Conversation.status == status)
     rows = list(await session.scalars(query.order_by(Conversation.last_message_at).limit(limit)))
-    return [
-        {**_summary(c), "preview": await _preview(session, c.id)} for c in rows
-    ]
+    return [{**_summary(c), "preview": await _preview(session, c.id)} for c in rows]
 
 
 def _summary(c: Conversation) -> dict[str, Any]:
     return {
-        "id": c.id, "channel": c.channel, "status": c.status, "subject": c.subject,
-        "department_id": c.department_id, "created_at": c.created_at, "last_message_at": c.last_message_at,
+        "id": c.id,
+        "channel": c.channel,
+        "status": c.status,
+        "subject": c.subject,
+        "department_id": c.department_id,
+        "created_at": c.created_at,
+        "last_message_at": c.last_message_at,
     }
 
 
@@ -141,16 +144,29 @@ async def read_conversation(conversation_id: int, user: UserDep, session: Sessio
         "preview": await _preview(session, conversation.id),
         "contact": _contact_label(conversation),
         "messages": [
-            {"id": m.id, "direction": m.direction, "author": m.author, "text": m.text, "subject": m.subject,
-             "state": m.state, "decision": m.decision, "entry_id": m.entry_id, "error_code": m.error_code,
-             "created_at": m.created_at}
+            {
+                "id": m.id,
+                "direction": m.direction,
+                "author": m.author,
+                "text": m.text,
+                "subject": m.subject,
+                "state": m.state,
+                "decision": m.decision,
+                "entry_id": m.entry_id,
+                "error_code": m.error_code,
+                "created_at": m.created_at,
+            }
             for m in messages
         ],
     }
 
 
-@router.post("/conversations/{conversation_id}/reply", response_model=schemas.ReplyResponse,
-             status_code=201, tags=["operators"])
+@router.post(
+    "/conversations/{conversation_id}/reply",
+    response_model=schemas.ReplyResponse,
+    status_code=201,
+    tags=["operators"],
+)
 async def reply(
     conversation_id: int,
     body: schemas.ReplyRequest,
@@ -178,8 +194,14 @@ async def reply(
     )
     author = "department" if user.role == "department" else "operator"
     message = await enqueue_reply(
-        session, conversation, body.text, author=author, recipient=conversation.contact.address,
-        in_reply_to=last_inquiry, author_user_id=user.id, idempotency_key=key,
+        session,
+        conversation,
+        body.text,
+        author=author,
+        recipient=conversation.contact.address,
+        in_reply_to=last_inquiry,
+        author_user_id=user.id,
+        idempotency_key=key,
     )
     conversation.status = "closed" if body.close else "answered"
     conversation.pending_options = None

@@ -32,8 +32,14 @@ class EchoChannel(Channel):
         text = clean_text(str(body.get("text", "")))
         if not text or not body.get("id") or not body.get("from"):
             raise HTTPException(400, "text, id and from are required")
-        inquiry = Inquiry(channel="echo", sender=body["from"], conversation_key=body["from"],
-                          text=text, language=guess_language(text), provider_message_id=body["id"])
+        inquiry = Inquiry(
+            channel="echo",
+            sender=body["from"],
+            conversation_key=body["from"],
+            text=text,
+            language=guess_language(text),
+            provider_message_id=body["id"],
+        )
         assert self.on_message is not None
         try:
             inquiry_id = await self.on_message(inquiry)

@@ -64,7 +64,10 @@ class ChannelDriver(Protocol):
 
 async def _inbound_count(live: LiveGateway) -> int:
     async with live.gateway.session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) or 0)
+        return int(
+            await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+            or 0
+        )
 
 
 async def check_inbound(live: LiveGateway, driver: ChannelDriver, case: InboundCase) -> None:

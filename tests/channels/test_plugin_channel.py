@@ -11,9 +11,9 @@ import pytest
 
 from channels.registry import load_channel_class
 from gateway.errors import ConfigError
-from tests.channels.echo_plugin import EchoChannel
 from gateway.outbox import enqueue_reply
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
+from tests.channels.echo_plugin import EchoChannel
 from tests.channels.harness import (
     Delivery,
     InboundCase,
@@ -37,14 +37,17 @@ class EchoDriver:
     async def deliver(self, live: LiveGateway, raw: Any) -> Delivery:
         async with httpx.AsyncClient(base_url=live.base_url) as http:
             response = await http.post("/channels/echo/in", json=raw)
-        return Delivery(response.status_code, response.json().get("inquiry_id") if response.is_success else None)
+        return Delivery(
+            response.status_code, response.json().get("inquiry_id") if response.is_success else None
+        )
 
     async def observe_send(self, live: LiveGateway, reply: dict[str, Any]) -> dict[str, Any]:
         async with live.gateway.session_factory() as session, session.begin():
             contact = await get_or_create_contact(session, "echo", "carol")
             conversation = await get_or_create_conversation(session, "echo", "carol", contact.id)
-            await enqueue_reply(session, conversation, reply["text"], author=reply.get("author", "bot"),
-                                recipient="carol")
+            await enqueue_reply(
+                session, conversation, reply["text"], author=reply.get("author", "bot"), recipient="carol"
+            )
         live.gateway.outbox.notify()
         channel = live.gateway.channels["echo"]
         assert isinstance(channel, EchoChannel)
@@ -53,16 +56,23 @@ class EchoDriver:
 
 
 INBOUND = [
-    InboundCase("question", {"id": "e1", "from": "alice", "text": " 营业执照怎么办理 "}, 200,
-                {"text": "营业执照怎么办理", "channel": "echo"}),
+    InboundCase(
+        "question",
+        {"id": "e1", "from": "alice", "text": " 营业执照怎么办理 "},
+        200,
+        {"text": "营业执照怎么办理", "channel": "echo"},
+    ),
     InboundCase("missing id", {"from": "alice", "text": "hi"}, 400),
     InboundCase("empty text", {"id": "e2", "from": "alice", "text": "\u200b "}, 400),
 ]
 
 
 OUTBOUND = [
-    OutboundCase("operator reply", {"text": "您好", "author": "operator"},
-                 {"recipient": "carol", "text": "您好", "author": "operator"}),
+    OutboundCase(
+        "operator reply",
+        {"text": "您好", "author": "operator"},
+        {"recipient": "carol", "text": "您好", "author": "operator"},
+    ),
 ]
 
 
@@ -72,7 +82,9 @@ async def test_plugin_outbound(echo_live: LiveGateway, case: OutboundCase) -> No
 
 
 @pytest.mark.parametrize("case", INBOUND, ids=lambda c: c.name)
-async def test_plugin_inbound(echo_live: LiveGateway, case: InboundCase, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_plugin_inbound(
+    echo_live: LiveGateway, case: InboundCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
     forbid_egress(monkeypatch)
     await check_inbound(echo_live, EchoDriver(), case)
 
@@ -87,12 +99,15 @@ async def test_plugin_reply_goes_back_over_the_plugin(echo_live: LiveGateway) ->
     assert duplicate.inquiry_id == delivery.inquiry_id
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("tests.channels.echo_plugin:Nope", "not a subclass"),
-    ("no.such.module:Channel", "cannot import"),
-    ("justaname", "dotted path"),
-    ("gateway.settings:Settings", "not a subclass"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("tests.channels.echo_plugin:Nope", "not a subclass"),
+        ("no.such.module:Channel", "cannot import"),
+        ("justaname", "dotted path"),
+        ("gateway.settings:Settings", "not a subclass"),
+    ],
+)
 def test_bad_plugin_path_names_the_setting(path: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as error:
         load_channel_class(path)

@@ -22,12 +22,24 @@ from tests.channels.webchat_driver import WebchatDriver, chat, conversation_for
 from tests.support.live import LiveGateway
 
 INBOUND_CASES = [
-    InboundCase("chinese question", {"type": "message", "text": "第一次办身份证需要什么材料", "client_id": "c-1"},
-                "ack", {"text": "第一次办身份证需要什么材料", "language": "zh", "channel": "webchat", "author": "citizen"}),
-    InboundCase("english question", {"type": "message", "text": "How do I apply for a residence permit?",
-                                     "client_id": "c-2"}, "ack", {"language": "en"}),
-    InboundCase("whitespace and controls cleaned", {"type": "message", "text": "  社保卡\u3000丢了\x00 ",
-                                                    "client_id": "c-3"}, "ack", {"text": "社保卡 丢了"}),
+    InboundCase(
+        "chinese question",
+        {"type": "message", "text": "第一次办身份证需要什么材料", "client_id": "c-1"},
+        "ack",
+        {"text": "第一次办身份证需要什么材料", "language": "zh", "channel": "webchat", "author": "citizen"},
+    ),
+    InboundCase(
+        "english question",
+        {"type": "message", "text": "How do I apply for a residence permit?", "client_id": "c-2"},
+        "ack",
+        {"language": "en"},
+    ),
+    InboundCase(
+        "whitespace and controls cleaned",
+        {"type": "message", "text": "  社保卡\u3000丢了\x00 ", "client_id": "c-3"},
+        "ack",
+        {"text": "社保卡 丢了"},
+    ),
     InboundCase("malformed json", "{not json", "error"),
     InboundCase("not an object", "[1, 2]", "error"),
     InboundCase("unknown type", {"type": "hello"}, "error"),
@@ -36,19 +48,31 @@ INBOUND_CASES = [
     InboundCase("missing client id", {"type": "message", "text": "hi"}, "error"),
     InboundCase("client id with spaces", {"type": "message", "text": "hi", "client_id": "a b"}, "error"),
     InboundCase("text too long", {"type": "message", "text": "长" * 2001, "client_id": "c-6"}, "error"),
-    InboundCase("frame too large", json.dumps({"type": "message", "text": "x", "client_id": "c-7",
-                                               "pad": "p" * 20000}), "error"),
+    InboundCase(
+        "frame too large",
+        json.dumps({"type": "message", "text": "x", "client_id": "c-7", "pad": "p" * 20000}),
+        "error",
+    ),
     InboundCase("binary frame", b"\x00\x01binary", "error"),
     InboundCase("deeply nested json", "[" * 100000 + "]" * 100000, "error"),
 ]
 
 OUTBOUND_CASES = [
-    OutboundCase("bot answer", {"text": "请携带户口簿。", "author": "bot"},
-                 {"type": "reply", "text": "请携带户口簿。", "from": "bot", "options": []}),
-    OutboundCase("operator reply", {"text": "您好，已为您查询。", "author": "operator"},
-                 {"from": "operator", "text": "您好，已为您查询。"}),
-    OutboundCase("clarify options", {"text": "您是想问：", "options": [{"n": 1, "id": "a", "title": "A"}]},
-                 {"options": [{"n": 1, "id": "a", "title": "A"}]}),
+    OutboundCase(
+        "bot answer",
+        {"text": "请携带户口簿。", "author": "bot"},
+        {"type": "reply", "text": "请携带户口簿。", "from": "bot", "options": []},
+    ),
+    OutboundCase(
+        "operator reply",
+        {"text": "您好，已为您查询。", "author": "operator"},
+        {"from": "operator", "text": "您好，已为您查询。"},
+    ),
+    OutboundCase(
+        "clarify options",
+        {"text": "您是想问：", "options": [{"n": 1, "id": "a", "title": "A"}]},
+        {"options": [{"n": 1, "id": "a", "title": "A"}]},
+    ),
 ]
 
 
@@ -63,8 +87,12 @@ async def test_outbound(gateway_live: LiveGateway, case: OutboundCase) -> None:
     await check_outbound(gateway_live, WebchatDriver(), case)
 
 
-async def test_question_gets_ack_then_answer(gateway_live: LiveGateway, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)  # the level production runs at; DEBUG traces of drivers include SQL parameters
+async def test_question_gets_ack_then_answer(
+    gateway_live: LiveGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(
+        logging.INFO
+    )  # the level production runs at; DEBUG traces of drivers include SQL parameters
     async with chat(gateway_live) as client:
         client_id = await client.say("第一次办身份证需要什么材料")
         ack = await client.next_frame("ack")
@@ -107,7 +135,9 @@ async def test_resent_client_id_is_not_answered_twice(gateway_live: LiveGateway)
         await client.say("营业执照怎么办理")
         third_ack = await client.next_frame("ack")
         next_reply = await client.next_frame("reply")
-        assert next_reply["inquiry_id"] == third_ack["inquiry_id"]  # no second reply to the duplicate came first
+        assert (
+            next_reply["inquiry_id"] == third_ack["inquiry_id"]
+        )  # no second reply to the duplicate came first
 
 
 async def test_unknown_session_token_starts_fresh_conversation(gateway_live: LiveGateway) -> None:
@@ -152,18 +182,27 @@ async def test_operator_reply_reaches_citizen_live_and_on_reconnect(gateway_live
 
             listed = (await http.get("/api/v1/conversations", headers=headers)).json()
             assert conversation.id in [c["id"] for c in listed]
-            response = await http.post(f"/api/v1/conversations/{conversation.id}/reply",
-                                       json={"text": "已通知路灯管理所，今天修复。"}, headers=headers)
+            response = await http.post(
+                f"/api/v1/conversations/{conversation.id}/reply",
+                json={"text": "已通知路灯管理所，今天修复。"},
+                headers=headers,
+            )
             assert response.status_code == 201, response.text
             live_reply = await client.next_frame("reply")
             assert live_reply == {**live_reply, "from": "operator", "text": "已通知路灯管理所，今天修复。"}
             token = client.session
 
         # The citizen is gone; a later reply waits for them.
-        response = await http.post(f"/api/v1/conversations/{conversation.id}/reply",
-                                   json={"text": "修好了，请查看。"}, headers={**headers, "Idempotency-Key": "k1"})
-        again = await http.post(f"/api/v1/conversations/{conversation.id}/reply",
-                                json={"text": "修好了，请查看。"}, headers={**headers, "Idempotency-Key": "k1"})
+        response = await http.post(
+            f"/api/v1/conversations/{conversation.id}/reply",
+            json={"text": "修好了，请查看。"},
+            headers={**headers, "Idempotency-Key": "k1"},
+        )
+        again = await http.post(
+            f"/api/v1/conversations/{conversation.id}/reply",
+            json={"text": "修好了，请查看。"},
+            headers={**headers, "Idempotency-Key": "k1"},
+        )
         assert again.json()["message_id"] == response.json()["message_id"]
         await gateway_live.gateway.outbox.run_until_idle()
         async with chat(gateway_live, session=token) as back:
@@ -174,6 +213,7 @@ async def test_operator_reply_reaches_citizen_live_and_on_reconnect(gateway_live
 async def test_api_requires_token(gateway_live: LiveGateway) -> None:
     async with httpx.AsyncClient(base_url=gateway_live.base_url) as http:
         assert (await http.get("/api/v1/conversations")).status_code == 401
-        assert (await http.get("/api/v1/conversations",
-                               headers={"Authorization": "Bearer nope"})).status_code == 401
+        assert (
+            await http.get("/api/v1/conversations", headers={"Authorization": "Bearer nope"})
+        ).status_code == 401
         assert (await http.post("/api/v1/auth/login", json={"name": "x", "password": "y"})).status_code == 401

@@ -57,7 +57,9 @@ async def chat(live: LiveGateway, session: str | None = None) -> AsyncIterator[C
 class WebchatDriver:
     async def deliver(self, live: LiveGateway, raw: Any) -> Delivery:
         async with chat(live) as client:
-            await client.send_raw(raw if isinstance(raw, (str, bytes)) else json.dumps(raw, ensure_ascii=False))
+            await client.send_raw(
+                raw if isinstance(raw, (str, bytes)) else json.dumps(raw, ensure_ascii=False)
+            )
             frame = await client.next_frame("ack", "error")
             return Delivery(outcome=frame["type"], inquiry_id=frame.get("inquiry_id"))
 
@@ -65,9 +67,17 @@ class WebchatDriver:
         async with chat(live) as client:
             async with live.gateway.session_factory() as session, session.begin():
                 contact = await get_or_create_contact(session, "webchat", client.session)
-                conversation = await get_or_create_conversation(session, "webchat", client.session, contact.id)
-                await enqueue_reply(session, conversation, reply["text"], author=reply.get("author", "bot"),
-                                    recipient=client.session, options=reply.get("options"))
+                conversation = await get_or_create_conversation(
+                    session, "webchat", client.session, contact.id
+                )
+                await enqueue_reply(
+                    session,
+                    conversation,
+                    reply["text"],
+                    author=reply.get("author", "bot"),
+                    recipient=client.session,
+                    options=reply.get("options"),
+                )
             live.gateway.outbox.notify()
             return await client.next_frame("reply")
 

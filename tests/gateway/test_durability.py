@@ -35,8 +35,11 @@ async def test_acknowledged_messages_survive_kill_9_and_are_answered_once(databa
         async with websockets.connect(server.ws_url) as socket:
             session = json.loads(await socket.recv())["session"]
             for n in range(12):
-                await socket.send(json.dumps({"type": "message", "text": QUESTIONS[n % len(QUESTIONS)],
-                                              "client_id": f"m{n}"}))
+                await socket.send(
+                    json.dumps(
+                        {"type": "message", "text": QUESTIONS[n % len(QUESTIONS)], "client_id": f"m{n}"}
+                    )
+                )
             while len(acked) < 12:
                 frame = json.loads(await asyncio.wait_for(socket.recv(), FRAME_TIMEOUT))
                 assert frame["type"] != "error", frame
@@ -64,8 +67,15 @@ async def test_accepted_but_undecided_inquiry_is_answered_after_restart(database
     settings = settings_for_test(database_url)
     gateway = await Gateway.open(settings)
     token = uuid.uuid4().hex
-    inquiry_id = await gateway.pipeline.accept(Inquiry(
-        channel="webchat", sender=token, conversation_key=token, text="身份证丢了怎么办", provider_message_id="x1"))
+    inquiry_id = await gateway.pipeline.accept(
+        Inquiry(
+            channel="webchat",
+            sender=token,
+            conversation_key=token,
+            text="身份证丢了怎么办",
+            provider_message_id="x1",
+        )
+    )
     await gateway.aclose()  # "crash": the decision loop never ran
 
     assert await _count(database_url, Message.id == inquiry_id, Message.state == "received") == 1

@@ -47,8 +47,14 @@ async def gateway_process(database_url: str, **env: str) -> AsyncIterator[Server
         **env,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "serve", cwd=REPO, env=environment,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "gateway",
+        "serve",
+        cwd=REPO,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output: list[str] = []
     try:
