@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway import logsafe
 from gateway.errors import BadInput, ConfigError
 from gateway.settings import Settings, load_settings
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     # quiet whatever the gateway's own level is.
     for noisy in ("jieba", "aiosqlite", "sqlalchemy.engine", "websockets", "asyncpg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logsafe.install()
     try:
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as exc:

@@ -22,15 +22,18 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from channels.base import Channel, OutboundMessage
 from gateway.errors import PermanentSendError, SendError
+from gateway.liveness import NOTIFY_CHANNEL, Liveness
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.store.db import SessionFactory
@@ -38,7 +41,8 @@ from gateway.store.models import Conversation, Message, OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
 
-IDLE_RECHECK_SECONDS = 5.0  # upper bound on how late a row written by another process is seen
+IDLE_RECHECK_SECONDS = 5.0  # upper bound on how late a due retry (or a missed NOTIFY) is seen
+DEAD_WORKER_SWEEP_SECONDS = 30.0  # how often rows of workers that died are looked for
 
 
 async def enqueue_reply(
@@ -91,6 +95,9 @@ async def enqueue_reply(
         )
     )
     conversation.last_message_at = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered to listeners when this transaction commits, and only then (NOTIFY semantics).
+        await session.execute(sql_text(f"NOTIFY {NOTIFY_CHANNEL}"))
     return message
 
 
@@ -111,6 +118,7 @@ class OutboxWorker:
     def __init__(
         self,
         settings: Settings,
+        engine: AsyncEngine,
         session_factory: SessionFactory,
         channels: Callable[[], Mapping[str, Channel]],
         metrics: Metrics,
@@ -118,6 +126,7 @@ class OutboxWorker:
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
+        self.engine = engine
         self.session_factory = session_factory
         self.channels = channels
         self.metrics = metrics
@@ -126,6 +135,7 @@ class OutboxWorker:
         self._slots = asyncio.Semaphore(settings.outbox_concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self.liveness = Liveness(engine, self.worker_id, self.notify)
 
     def notify(self) -> None:
         """Tell the worker a new row was committed. Safe to call from any coroutine."""
@@ -138,9 +148,14 @@ class OutboxWorker:
 
     async def run(self) -> None:
         """Claim and send until :meth:`stop`; then wait for in-flight sends."""
+        await self.liveness.start()
+        last_sweep = time.monotonic()
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
+                if time.monotonic() - last_sweep > DEAD_WORKER_SWEEP_SECONDS:
+                    await self.liveness.release_dead_claims()
+                    last_sweep = time.monotonic()
                 claimed = await self._claim_batch()
                 for item in claimed:
                     await self._slots.acquire()
@@ -153,6 +168,7 @@ class OutboxWorker:
         finally:
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self.liveness.stop()
 
     async def run_until_idle(self) -> None:
         """Send everything due now and return (used by tests and the CLI)."""
@@ -201,7 +217,12 @@ class OutboxWorker:
                 result = await session.execute(
                     update(OutboxItem)
                     .where(OutboxItem.id == item_id, due)
-                    .values(status="sending", lease_until=lease_until, attempts=OutboxItem.attempts + 1)
+                    .values(
+                        status="sending",
+                        lease_until=lease_until,
+                        claimed_by=self.worker_id,
+                        attempts=OutboxItem.attempts + 1,
+                    )
                     .returning(OutboxItem)
                 )
                 row = result.scalar_one_or_none()

@@ -19,15 +19,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from channels.base import Capabilities
 from gateway.errors import StorageUnavailable
 from gateway.metrics import Metrics
 from gateway.outbox import enqueue_reply
 from gateway.store.db import SessionFactory
-from gateway.store.models import Conversation, Message, utcnow
+from gateway.store.models import Blob, Conversation, Message, utcnow
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
 from normalizer import Inquiry
-from responder.acknowledgement import queue_acknowledgement
 from responder.policy import Decision, answer_record, pick_option
+from responder.render import RenderContext, render_for_channel
 from responder.service import Responder
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,33 @@ def _attachment_records(inquiry: Inquiry) -> list[dict[str, Any]]:
     ]
 
 
+def _blobs(message_id: int, inquiry: Inquiry) -> list[Blob]:
+    blobs = [
+        Blob(
+            message_id=message_id,
+            kind="attachment",
+            filename=a.filename,
+            content_type=a.content_type,
+            size=a.size,
+            data=a.data,
+            note=a.note,
+        )
+        for a in inquiry.attachments
+    ]
+    if inquiry.raw_source is not None:
+        blobs.append(
+            Blob(
+                message_id=message_id,
+                kind="raw",
+                filename="source",
+                size=len(inquiry.raw_source),
+                content_type="message/rfc822" if inquiry.channel == "email" else "application/octet-stream",
+                data=inquiry.raw_source,
+            )
+        )
+    return blobs
+
+
 class Pipeline:
     """Accepts inquiries from channels and turns them into decisions and outbox rows."""
 
@@ -53,9 +81,13 @@ class Pipeline:
         metrics: Metrics,
         on_outbox_write: Callable[[], None],
         *,
+        capabilities: Callable[[str], Capabilities],
         queue_reply_hours: int,
+        public_url: str,
     ) -> None:
+        self.capabilities = capabilities
         self.queue_reply_hours = queue_reply_hours
+        self.public_url = public_url
         self.session_factory = session_factory
         self.responder = responder
         self.metrics = metrics
@@ -102,6 +134,7 @@ class Pipeline:
                 session.add(message)
                 conversation.last_message_at = utcnow()
                 await session.flush()
+                session.add_all(_blobs(message.id, inquiry))
                 return message.id, False
         except IntegrityError:
             async with self.session_factory() as session:
@@ -170,8 +203,27 @@ class Pipeline:
 
     async def _decide(self, session: Any, conversation: Conversation, message: Message) -> bool:
         recipient = conversation.contact.address
-        if conversation.status in HUMAN_STATES:
+        directive = (message.extra or {}).get("directive")
+        if directive == "ignore" or (directive is None and conversation.status in HUMAN_STATES):
+            message.decision = "ignore" if directive == "ignore" else "queue"
+            self.metrics.inquiries.labels(channel=message.channel, decision=message.decision).inc()
+            return False
+        if directive == "reply":
+            message.decision = "control"
+            await enqueue_reply(
+                session,
+                conversation,
+                str(message.extra.get("directive_text", "")),
+                author="bot",
+                recipient=recipient,
+                in_reply_to=message,
+                metadata={"control": True},
+            )
+            self.metrics.inquiries.labels(channel=message.channel, decision="control").inc()
+            return True
+        if directive == "queue":
             message.decision = "queue"
+            conversation.status = "queued"
             self.metrics.inquiries.labels(channel=message.channel, decision="queue").inc()
             return False
         decision = self._decision_for(message.text, message.channel, conversation.pending_options)
@@ -188,9 +240,11 @@ class Pipeline:
             conversation.department_id = decision.department_id
         elif conversation.status == "answered":
             conversation.status = "open"
-        reply = decision.reply
-        if decision.decision == "queue":
-            reply = queue_acknowledgement(decision.language, conversation.id, self.queue_reply_hours)
+        reply = render_for_channel(
+            decision,
+            self.capabilities(message.channel),
+            RenderContext(conversation.id, self.queue_reply_hours, self.public_url),
+        )
         await enqueue_reply(
             session,
             conversation,

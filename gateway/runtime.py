@@ -10,7 +10,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from channels.base import Channel, ChannelContext
+from channels.base import Capabilities, Channel, ChannelContext
 from channels.registry import enabled_channel_classes
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxWorker
@@ -34,13 +34,17 @@ class Gateway:
         self.session_factory = create_session_factory(self.engine)
         self.metrics = Metrics()
         self.responder = Responder()
-        self.outbox = OutboxWorker(settings, self.session_factory, lambda: self.channels, self.metrics)
+        self.outbox = OutboxWorker(
+            settings, self.engine, self.session_factory, lambda: self.channels, self.metrics
+        )
         self.pipeline = Pipeline(
             self.session_factory,
             self.responder,
             self.metrics,
             self.outbox.notify,
+            capabilities=self.capabilities,
             queue_reply_hours=settings.responder_queue_reply_hours,
+            public_url=settings.public_url,
         )
         context = ChannelContext(session_factory=self.session_factory, metrics=self.metrics)
         self.channels: dict[str, Channel] = {}
@@ -48,6 +52,11 @@ class Gateway:
             channel = cls.from_config(settings, context)
             if channel is not None:
                 self.channels[channel.name] = channel
+
+    def capabilities(self, channel_name: str) -> Capabilities:
+        """What ``channel_name`` can carry (plain defaults for a channel not running here)."""
+        channel = self.channels.get(channel_name)
+        return channel.capabilities if channel is not None else Capabilities()
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Gateway:

@@ -33,6 +33,14 @@ class Attachment:
         return len(self.data) if self.data is not None else 0
 
 
+DIRECTIVES = {
+    "ignore": "store the inquiry, send nothing, do not ask the responder (automatic mail, loops)",
+    "reply": "store the inquiry and send metadata['directive_text'] instead of asking the responder",
+    "queue": "store the inquiry and queue it for a person without an automatic reply",
+}
+"""Values of ``Inquiry.metadata["directive"]``; absent means: ask the responder."""
+
+
 @dataclass(frozen=True, slots=True)
 class Inquiry:
     """One incoming message from a citizen, independent of its channel.
@@ -55,6 +63,10 @@ class Inquiry:
         ``client_id``); with ``channel`` it identifies the message for de-duplication.
     metadata: channel-specific extras that downstream code may read but must not require
         (Twilio geography fields, mail headers like In-Reply-To, automatic-mail flags).
+        One key is read by the pipeline: ``directive`` (see :data:`DIRECTIVES`), by which a channel
+        overrides the responder for control messages (an SMS ``STOP``, an auto-reply mail).
+    raw_source: the bytes exactly as received (an e-mail's RFC 5322 source), stored beside the
+        inquiry for operators and audits; ``None`` for channels where it adds nothing.
     """
 
     channel: str
@@ -68,6 +80,7 @@ class Inquiry:
     attachments: tuple[Attachment, ...] = ()
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     metadata: dict[str, Any] = field(default_factory=dict)
+    raw_source: bytes | None = None
 
     def __post_init__(self) -> None:
         if not self.channel:
@@ -76,3 +89,6 @@ class Inquiry:
             raise ValueError("Inquiry.provider_message_id must not be empty (needed for dedup)")
         if self.received_at.tzinfo is None:
             raise ValueError("Inquiry.received_at must be timezone-aware")
+        directive = self.metadata.get("directive")
+        if directive is not None and directive not in DIRECTIVES:
+            raise ValueError(f"unknown Inquiry directive {directive!r}")
