@@ -253,6 +253,13 @@ class Pipeline:
             recipient=recipient,
             in_reply_to=message,
             options=options,
+            metadata={
+                "decision": decision.decision,
+                "entry_id": decision.entry_id,
+                "department_id": decision.department_id,
+                "subject": message.subject,
+                "language": decision.language,
+            },
         )
         self.metrics.inquiries.labels(channel=message.channel, decision=decision.decision).inc()
         return True

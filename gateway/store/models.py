@@ -273,3 +273,19 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
+
+
+class MailboxCursor(Base):
+    """How far an IMAP mailbox has been read: the last UID committed under a UIDVALIDITY.
+
+    RFC 9051 §2.3.1.1: UIDs are only comparable while UIDVALIDITY stays the same; when it
+    changes the mailbox is read again from the start (Message-ID dedup keeps that harmless).
+    """
+
+    __tablename__ = "mailbox_cursors"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(500), unique=True)  # user@host:port/FOLDER, no password
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
