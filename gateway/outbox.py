@@ -136,6 +136,9 @@ class OutboxWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.liveness = Liveness(engine, self.worker_id, self.notify)
+        # Outcomes (sent, retry scheduled, dead) recorded so far, with a condition to wait on them.
+        self.outcomes_recorded = 0
+        self.outcome = asyncio.Condition()
 
     def notify(self) -> None:
         """Tell the worker a new row was committed. Safe to call from any coroutine."""
@@ -288,6 +291,12 @@ class OutboxWorker:
                 .values(state=status, provider_message_id=provider_id)
             )
         self.metrics.outbound_sent.labels(channel=item.channel).inc()
+        await self._announce_outcome()
+
+    async def _announce_outcome(self) -> None:
+        async with self.outcome:
+            self.outcomes_recorded += 1
+            self.outcome.notify_all()
 
     async def _record_failure(self, item: OutboxItem, error: SendError) -> None:
         # A plain SendError (channel missing, unexpected exception) is treated as retryable:
@@ -318,6 +327,7 @@ class OutboxWorker:
                 )
         kind = "dead" if dead else "retry"
         self.metrics.send_failures.labels(channel=item.channel, kind=kind).inc()
+        await self._announce_outcome()
         log.warning(
             "outbox item %s on %s failed (%s, attempt %s): %s",
             item.id,
