@@ -24,14 +24,15 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from channels.base import Channel, OutboundMessage
+from channels.base import Channel, OutboundMessage, SendResult
 from gateway.errors import PermanentSendError, SendError
 from gateway.liveness import NOTIFY_CHANNEL, Liveness
 from gateway.metrics import Metrics
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 IDLE_RECHECK_SECONDS = 5.0  # upper bound on how late a due retry (or a missed NOTIFY) is seen
 DEAD_WORKER_SWEEP_SECONDS = 30.0  # how often rows of workers that died are looked for
+STORAGE_ERRORS = (SQLAlchemyError, OSError)
+# Recording an outcome is retried this often before giving up: after a successful send, failing
+# to record it would let the lease expire and send the reply a second time.
+RECORD_ATTEMPTS = 6
 
 
 async def enqueue_reply(
@@ -150,28 +155,52 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and send until :meth:`stop`; then wait for in-flight sends."""
+        """Claim and send until :meth:`stop`; then wait for in-flight sends.
+
+        A database outage does not end the loop: it backs off and tries again, so the worker
+        resumes by itself when storage comes back.
+        """
         await self.liveness.start()
         last_sweep = time.monotonic()
+        outages = 0
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
-                if time.monotonic() - last_sweep > DEAD_WORKER_SWEEP_SECONDS:
-                    await self.liveness.release_dead_claims()
-                    last_sweep = time.monotonic()
-                claimed = await self._claim_batch()
-                for item in claimed:
-                    await self._slots.acquire()
-                    task = asyncio.create_task(self._deliver(item))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._in_flight.discard)
-                if claimed and len(claimed) >= self._batch_size():
-                    continue  # more may be due right now
-                await self._sleep_until_due()
+                try:
+                    if time.monotonic() - last_sweep > DEAD_WORKER_SWEEP_SECONDS:
+                        await self.liveness.release_dead_claims()
+                        last_sweep = time.monotonic()
+                    more_due = await self._claim_and_dispatch()
+                    if not more_due:
+                        await self._sleep_until_due()
+                    outages = 0
+                except STORAGE_ERRORS as exc:
+                    outages += 1
+                    delay = backoff_delay(outages, 0.5, 30.0)
+                    log.warning(
+                        "outbox: database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay
+                    )
+                    await self._wait_for_wake(delay)
         finally:
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             await self.liveness.stop()
+
+    async def _claim_and_dispatch(self) -> bool:
+        """Claim a batch and start sending it; True when more rows may be due right away."""
+        claimed = await self._claim_batch()
+        for item in claimed:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._deliver(item))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(claimed) >= self._batch_size()
+
+    async def _wait_for_wake(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
 
     async def run_until_idle(self) -> None:
         """Send everything due now and return (used by tests and the CLI)."""
@@ -196,12 +225,8 @@ class OutboxWorker:
             )
         if next_due is not None:
             timeout = min(timeout, max(0.0, (next_due - utcnow()).total_seconds()))
-        if timeout <= 0:
-            return
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+        if timeout > 0:
+            await self._wait_for_wake(timeout)
 
     async def _claim_batch(self) -> list[OutboxItem]:
         now = utcnow()
@@ -251,28 +276,53 @@ class OutboxWorker:
 
     async def _deliver(self, item: OutboxItem) -> None:
         try:
-            channel = self.channels().get(item.channel)
+            error: SendError | None = None
             try:
-                if channel is None:
-                    raise SendError(f"channel {item.channel!r} is not running")
-                result = await channel.send(self._outbound(item))
-            except asyncio.CancelledError:
-                raise
+                result = await self._send(item)
             except SendError as exc:
-                await self._record_failure(item, exc)
-                return
-            except Exception as exc:  # a channel bug must not kill the worker; retried like a network error
-                log.exception("channel %s raised unexpectedly on outbox item %s", item.channel, item.id)
-                await self._record_failure(item, SendError(f"unexpected {type(exc).__name__}"))
-                return
-            await self._record_success(item, result.provider_message_id, result.status, result.sent_at)
+                error = exc
+            try:
+                if error is None:
+                    await self._record_success(
+                        item, result.provider_message_id, result.status, result.sent_at
+                    )
+                else:
+                    await self._record_failure(item, error)
+            except STORAGE_ERRORS:
+                # The row stays claimed; its lease running out makes it due again.
+                log.error("outbox item %s: outcome could not be recorded (database unavailable)", item.id)
         finally:
             self._slots.release()
+
+    async def _send(self, item: OutboxItem) -> SendResult:
+        """Send through the item's channel; every failure comes out as a :class:`SendError`."""
+        channel = self.channels().get(item.channel)
+        if channel is None:
+            raise SendError(f"channel {item.channel!r} is not running")
+        try:
+            return await channel.send(self._outbound(item))
+        except (SendError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a channel bug must not kill the worker; retried like a network error
+            log.exception("channel %s raised unexpectedly on outbox item %s", item.channel, item.id)
+            raise SendError(f"unexpected {type(exc).__name__}") from exc
+
+    async def _persist_outcome(self, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Run ``write`` in a transaction, retrying through a short database outage."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                async with self.session_factory() as session, session.begin():
+                    await write(session)
+                return
+            except STORAGE_ERRORS:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                await asyncio.sleep(backoff_delay(attempt, 0.25, 5.0))
 
     async def _record_success(
         self, item: OutboxItem, provider_id: str | None, status: str, sent_at: dt.datetime
     ) -> None:
-        async with self.session_factory() as session, session.begin():
+        async def write(session: AsyncSession) -> None:
             await session.execute(
                 update(OutboxItem)
                 .where(OutboxItem.id == item.id)
@@ -290,6 +340,8 @@ class OutboxWorker:
                 .where(Message.id == item.message_id)
                 .values(state=status, provider_message_id=provider_id)
             )
+
+        await self._persist_outcome(write)
         self.metrics.outbound_sent.labels(channel=item.channel).inc()
         await self._announce_outcome()
 
@@ -317,7 +369,8 @@ class OutboxWorker:
                 self.settings.outbox_backoff_max_seconds,
             )
             values.update(status="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
-        async with self.session_factory() as session, session.begin():
+
+        async def write(session: AsyncSession) -> None:
             await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
             if dead:
                 await session.execute(
@@ -325,6 +378,8 @@ class OutboxWorker:
                     .where(Message.id == item.message_id)
                     .values(state="failed", error_code=error.code, error_reason=error.reason[:500])
                 )
+
+        await self._persist_outcome(write)
         kind = "dead" if dead else "retry"
         self.metrics.send_failures.labels(channel=item.channel, kind=kind).inc()
         await self._announce_outcome()

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from channels.base import Capabilities
 from gateway.errors import StorageUnavailable
 from gateway.metrics import Metrics
-from gateway.outbox import enqueue_reply
+from gateway.outbox import backoff_delay, enqueue_reply
 from gateway.store.db import SessionFactory
 from gateway.store.models import Blob, Conversation, Message, utcnow
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
@@ -165,14 +165,27 @@ class Pipeline:
 
     async def run(self) -> None:
         """Decide queued inquiries one after another until cancelled."""
+        outages = 0
         while True:
             inquiry_id = await self._queue.get()
             try:
                 await self.process(inquiry_id)
+                outages = 0
             except asyncio.CancelledError:
                 raise
+            except (SQLAlchemyError, OSError) as exc:
+                # Storage blip: try this inquiry again later, backing off while it lasts.
+                outages += 1
+                delay = backoff_delay(outages, 0.5, 30.0)
+                log.warning(
+                    "deciding inquiry %s: database unavailable (%s); again in %.1f s",
+                    inquiry_id,
+                    type(exc).__name__,
+                    delay,
+                )
+                asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, inquiry_id)
             except Exception:
-                # Left in state "received": the next start-up's recover() tries again.
+                # A bug: left in state "received", the next start-up's recover() tries again.
                 log.exception("deciding inquiry %s failed", inquiry_id)
             finally:
                 self._queue.task_done()

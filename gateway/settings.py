@@ -88,16 +88,58 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)
     smtp_relay_url: str | None = None
+    # [smtp] limits and TLS of the e-mail channel's listener (channels/email)
+    smtp_max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    smtp_max_recipients: int = Field(default=20, ge=1, le=1000)
+    smtp_max_connections: int = Field(default=100, ge=1)
+    smtp_idle_timeout_seconds: float = Field(default=60.0, gt=0)
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None
+    smtp_relay_timeout_seconds: float = Field(default=30.0, gt=0)
     # [mail]
     mail_domains: CommaList = ["gateway.localhost"]
     mail_from: str = "service@gateway.localhost"
+    # [mail] e-mail channel (channels/email)
+    mail_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    mail_auto_answers_per_sender: int = Field(default=10, ge=1)
+    mail_auto_answer_window_seconds: float = Field(default=3600.0, gt=0)
+    mail_dkim_key_path: str | None = None
+    mail_dkim_selector: str | None = None
     # [imap]
     imap_url: CommaList = []
+    # [imap] mailbox polling of the e-mail channel (channels/email)
+    imap_move_to: str | None = None
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+    imap_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    imap_timeout_seconds: float = Field(default=30.0, gt=0)
     # [twilio]
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
+    # [twilio] SMS/voice channel (channels/twilio)
+    twilio_default_region: str = "CN"
+    twilio_max_segments: int = Field(default=3, ge=1, le=10)
+    twilio_media_max_bytes: int = Field(default=5_000_000, ge=0)
+    twilio_media_types: CommaList = [
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "audio/amr",
+        "audio/mpeg",
+        "audio/wav",
+    ]
+    twilio_rate_limit_per_hour: int = Field(default=30, ge=1)
+    twilio_loop_repeats: int = Field(default=3, ge=2)
+    twilio_loop_window_seconds: float = Field(default=600.0, gt=0)
+    twilio_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    twilio_stop_text: str = "您已退订本平台短信，回复“订阅”或START可恢复。"
+    twilio_start_text: str = "您已恢复订阅，可直接发送您的问题。"
+    twilio_help_text: str = "阳光政务咨询平台：直接发送您的问题即可获得答复；回复“退订”或STOP退订。"
+    twilio_voice_language: str = "zh-CN"
+    twilio_voice_answer_seconds: float = Field(default=8.0, gt=0, le=14)
     # [fax]
     fax_senders: CommaList = []
     fax_outbound: str | None = None
@@ -130,6 +172,7 @@ class Settings(BaseSettings):
         "mail_domains",
         "imap_url",
         "fax_senders",
+        "twilio_media_types",
         "channels_enabled",
         "channels_plugins",
         "kb_import_on_start",

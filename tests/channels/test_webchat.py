@@ -218,3 +218,22 @@ async def test_api_requires_token(gateway_live: LiveGateway) -> None:
             await http.get("/api/v1/conversations", headers={"Authorization": "Bearer nope"})
         ).status_code == 401
         assert (await http.post("/api/v1/auth/login", json={"name": "x", "password": "y"})).status_code == 401
+
+
+async def test_storage_down_gives_error_and_no_ack(gateway_live: LiveGateway) -> None:
+    from gateway.store.db import create_engine
+
+    factory = gateway_live.gateway.session_factory
+    original = factory.kw["bind"]
+    async with chat(gateway_live) as client:
+        broken = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+        factory.configure(bind=broken)
+        try:
+            client_id = await client.say("社保卡丢了怎么办")
+            frame = await client.next_frame("ack", "error")
+        finally:
+            factory.configure(bind=original)
+            await broken.dispose()
+        assert frame == {"type": "error", "error": "temporarily unavailable, please resend", "client_id": client_id}
+        await client.say("社保卡丢了怎么办", client_id=client_id)  # the page resends with the same id
+        assert (await client.next_frame("ack", "error"))["type"] == "ack"
