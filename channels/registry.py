@@ -13,6 +13,8 @@ from gateway.errors import ConfigError
 
 BUILTIN_CHANNELS: dict[str, str] = {
     "webchat": "channels.webchat:WebchatChannel",
+    "email": "channels.email:EmailChannel",
+    "sms": "channels.twilio:SmsChannel",
 }
 
 

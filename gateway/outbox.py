@@ -143,6 +143,7 @@ class OutboxWorker:
         self.liveness = Liveness(engine, self.worker_id, self.notify)
         # Outcomes (sent, retry scheduled, dead) recorded so far, with a condition to wait on them.
         self.outcomes_recorded = 0
+        self._successes: list[tuple[OutboxItem, str | None, str, dt.datetime, asyncio.Future[None]]] = []
         self.outcome = asyncio.Condition()
 
     def notify(self) -> None:
@@ -239,23 +240,21 @@ class OutboxWorker:
             candidates = select(OutboxItem.id).where(due).order_by(OutboxItem.id).limit(self._batch_size())
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
-            ids = list(await session.scalars(candidates))
-            claimed: list[OutboxItem] = []
-            for item_id in ids:
-                result = await session.execute(
-                    update(OutboxItem)
-                    .where(OutboxItem.id == item_id, due)
-                    .values(
-                        status="sending",
-                        lease_until=lease_until,
-                        claimed_by=self.worker_id,
-                        attempts=OutboxItem.attempts + 1,
-                    )
-                    .returning(OutboxItem)
+            # One statement claims the batch; repeating ``due`` in the UPDATE makes the claim safe
+            # even where the candidate SELECT takes no row locks (SQLite serialises writers instead).
+            result = await session.scalars(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_(candidates.scalar_subquery()), due)
+                .values(
+                    status="sending",
+                    lease_until=lease_until,
+                    claimed_by=self.worker_id,
+                    attempts=OutboxItem.attempts + 1,
                 )
-                row = result.scalar_one_or_none()
-                if row is not None:
-                    claimed.append(row)
+                .returning(OutboxItem)
+                .execution_options(synchronize_session=False)
+            )
+            claimed = sorted(result, key=lambda item: item.id)
         return claimed
 
     def _outbound(self, item: OutboxItem) -> OutboundMessage:
@@ -322,28 +321,51 @@ class OutboxWorker:
     async def _record_success(
         self, item: OutboxItem, provider_id: str | None, status: str, sent_at: dt.datetime
     ) -> None:
-        async def write(session: AsyncSession) -> None:
-            await session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id == item.id)
-                .values(
-                    status="sent",
-                    finished_at=sent_at,
-                    provider_message_id=provider_id,
-                    lease_until=None,
-                    last_error=None,
-                    last_error_code=None,
-                )
-            )
-            await session.execute(
-                update(Message)
-                .where(Message.id == item.message_id)
-                .values(state=status, provider_message_id=provider_id)
-            )
-
-        await self._persist_outcome(write)
+        """Record a successful send. Successes finishing together share one transaction (group
+        commit): under load that turns one commit per reply into one per burst."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._successes.append((item, provider_id, status, sent_at, done))
+        if len(self._successes) == 1:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_successes()))
+        await done
         self.metrics.outbound_sent.labels(channel=item.channel).inc()
         await self._announce_outcome()
+
+    async def _flush_successes(self) -> None:
+        batch, self._successes = self._successes, []
+
+        async def write(session: AsyncSession) -> None:
+            await session.execute(
+                update(OutboxItem),
+                [
+                    {
+                        "id": item.id,
+                        "status": "sent",
+                        "finished_at": sent_at,
+                        "provider_message_id": provider_id,
+                        "lease_until": None,
+                        "last_error": None,
+                        "last_error_code": None,
+                    }
+                    for item, provider_id, _, sent_at, _ in batch
+                ],
+            )
+            await session.execute(
+                update(Message),
+                [
+                    {"id": item.message_id, "state": status, "provider_message_id": provider_id}
+                    for item, provider_id, status, _, _ in batch
+                ],
+            )
+
+        try:
+            await self._persist_outcome(write)
+        except BaseException as exc:  # handed to every waiting sender, which decides what to do
+            for *_, done in batch:
+                done.set_exception(exc)
+            return
+        for *_, done in batch:
+            done.set_result(None)
 
     async def _announce_outcome(self) -> None:
         async with self.outcome:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import Capabilities
 from gateway.errors import StorageUnavailable
@@ -32,6 +34,9 @@ from responder.render import RenderContext, render_for_channel
 from responder.service import Responder
 
 log = logging.getLogger(__name__)
+
+MAX_BATCH = 64  # inquiries decided in one transaction at most
+KB_CHECK_SECONDS = 1.0
 
 # A conversation waiting for a person: the bot stays quiet and new messages join the queue.
 HUMAN_STATES = frozenset({"queued", "forwarded"})
@@ -93,6 +98,7 @@ class Pipeline:
         self.metrics = metrics
         self.on_outbox_write = on_outbox_write
         self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._kb_checked_at = -KB_CHECK_SECONDS
 
     async def accept(self, inquiry: Inquiry) -> int:
         """Commit ``inquiry`` (or find its earlier copy) and return its id; then queue it.
@@ -164,57 +170,85 @@ class Pipeline:
         return len(ids)
 
     async def run(self) -> None:
-        """Decide queued inquiries one after another until cancelled."""
+        """Decide queued inquiries until cancelled, in batches of what is waiting."""
         outages = 0
         while True:
-            inquiry_id = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self.process(inquiry_id)
+                await self.process(*batch)
                 outages = 0
             except asyncio.CancelledError:
                 raise
             except (SQLAlchemyError, OSError) as exc:
-                # Storage blip: try this inquiry again later, backing off while it lasts.
+                # Storage blip: try these inquiries again later, backing off while it lasts.
                 outages += 1
                 delay = backoff_delay(outages, 0.5, 30.0)
                 log.warning(
-                    "deciding inquiry %s: database unavailable (%s); again in %.1f s",
-                    inquiry_id,
+                    "deciding %d inquiries: database unavailable (%s); again in %.1f s",
+                    len(batch),
                     type(exc).__name__,
                     delay,
                 )
-                asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, inquiry_id)
+                for inquiry_id in batch:
+                    asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, inquiry_id)
             except Exception:
-                # A bug: left in state "received", the next start-up's recover() tries again.
-                log.exception("deciding inquiry %s failed", inquiry_id)
+                await self._process_one_by_one(batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _process_one_by_one(self, batch: list[int]) -> None:
+        """After a batch failed on a bug, decide its inquiries alone so one cannot block the rest."""
+        for inquiry_id in batch:
+            try:
+                await self.process(inquiry_id)
+            except Exception:
+                # Left in state "received": the next start-up's recover() tries again.
+                log.exception("deciding inquiry %s failed", inquiry_id)
 
     async def drain(self) -> None:
         """Wait until every queued inquiry has been decided."""
         await self._queue.join()
 
-    async def process(self, inquiry_id: int) -> None:
-        """Decide one inquiry and commit the decision with its reply, exactly once."""
-        await self.responder.reload(self.session_factory)
+    async def process(self, *inquiry_ids: int) -> None:
+        """Decide inquiries and commit each decision with its reply, exactly once.
+
+        All of ``inquiry_ids`` share one transaction: on SQLite the cost is per commit, so a
+        burst of inquiries is decided for the price of one.
+        """
+        await self._refresh_responder()
+        wrote_reply = False
         async with self.session_factory() as session, session.begin():
-            message = await session.get(Message, inquiry_id)
-            if message is None or message.state != "received":
-                return
-            conversation = await session.get(Conversation, message.conversation_id)
-            assert conversation is not None
-            claimed = await session.execute(
-                update(Message)
-                .where(Message.id == inquiry_id, Message.state == "received")
-                .values(state="decided")
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                return  # another process decided it first
-            wrote_reply = await self._decide(session, conversation, message)
+            for inquiry_id in inquiry_ids:
+                wrote_reply |= await self._process_in(session, inquiry_id)
         if wrote_reply:
             self.on_outbox_write()
 
-    async def _decide(self, session: Any, conversation: Conversation, message: Message) -> bool:
+    async def _refresh_responder(self) -> None:
+        # Checking the knowledge-base revision is a query; once a second is fresh enough.
+        now = time.monotonic()
+        if now - self._kb_checked_at >= KB_CHECK_SECONDS:
+            self._kb_checked_at = now
+            await self.responder.reload(self.session_factory)
+
+    async def _process_in(self, session: AsyncSession, inquiry_id: int) -> bool:
+        message = await session.get(Message, inquiry_id)
+        if message is None or message.state != "received":
+            return False
+        conversation = await session.get(Conversation, message.conversation_id)
+        assert conversation is not None
+        claimed = await session.execute(
+            update(Message)
+            .where(Message.id == inquiry_id, Message.state == "received")
+            .values(state="decided")
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return False  # another process decided it first
+        return await self._decide(session, conversation, message)
+
+    async def _decide(self, session: AsyncSession, conversation: Conversation, message: Message) -> bool:
         recipient = conversation.contact.address
         directive = (message.extra or {}).get("directive")
         if directive == "ignore" or (directive is None and conversation.status in HUMAN_STATES):

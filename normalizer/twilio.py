@@ -35,6 +35,7 @@ __all__ = [
     "validate_signature",
     "voice_gather",
     "voice_record",
+    "voice_say_hangup",
     "voice_say_then_gather",
 ]
 
@@ -435,3 +436,8 @@ def voice_record(
         },
     )
     return _response(_say(prompt, language), record)
+
+
+def voice_say_hangup(text: str, language: str = "zh-CN") -> str:
+    """TwiML that says ``text`` and ends the call (``<Say>`` then ``<Hangup/>``)."""
+    return _response(_say(text, language), _element("Hangup"))

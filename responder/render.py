@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from channels.base import Capabilities
+from normalizer.sms import fit_to_segments, numbered_menu
 from responder.acknowledgement import queue_acknowledgement
 from responder.policy import Decision
 
@@ -28,8 +29,34 @@ class RenderContext:
     public_url: str
 
 
+def answer_link(public_url: str, entry_id: str) -> str:
+    """The public page with an entry's full answer (``gateway/web/answers.py``)."""
+    return f"{public_url.rstrip('/')}/answers/{entry_id}"
+
+
+def render_for_segments(decision: Decision, max_segments: int, context: RenderContext) -> str:
+    """The reply for an SMS-like channel: at most ``max_segments`` carrier segments.
+
+    An answer is the entry's ``short_answer`` (the responder already picks it for ``sms``), cut at
+    a sentence end when still too long and followed by a link to the full answer on the gateway's
+    page; a clarify is a numbered menu (the citizen replies "1", "2"...); the queued-inquiry
+    acknowledgement keeps its work-order number and promised time. Sent at once, well within the
+    3 minutes GB/T 33358 allows the 12345 hotline for an SMS response.
+    """
+    if decision.decision == "clarify":
+        text = numbered_menu([option.title for option in decision.options], decision.language)
+        return fit_to_segments(text, max_segments, language=decision.language)
+    if decision.decision == "queue":
+        text = queue_acknowledgement(decision.language, context.work_order, context.reply_hours)
+        return fit_to_segments(text, max_segments, language=decision.language)
+    link = answer_link(context.public_url, decision.entry_id) if decision.entry_id else None
+    return fit_to_segments(decision.reply, max_segments, link, language=decision.language)
+
+
 def render_for_channel(decision: Decision, capabilities: Capabilities, context: RenderContext) -> str:
     """The reply text for ``decision`` on a channel with ``capabilities``."""
+    if capabilities.max_segments is not None:
+        return render_for_segments(decision, capabilities.max_segments, context)
     if decision.decision == "queue":
         text = queue_acknowledgement(decision.language, context.work_order, context.reply_hours)
     else:

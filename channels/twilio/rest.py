@@ -64,10 +64,14 @@ class TwilioRest:
         is retried too: Twilio may then have accepted it, but its Messages API has no
         idempotency key, and a rare duplicate is better than a lost answer.
         """
+        if self._client.is_closed:  # shutting down: the outbox tries again after the restart
+            raise RetryableSendError("Twilio client closed (gateway shutting down)")
         try:
             response = await self._client.post(self.messages_url, data=form, auth=self._auth)
         except httpx.HTTPError as exc:
             raise RetryableSendError(f"Twilio unreachable ({type(exc).__name__})") from exc
+        except RuntimeError as exc:  # the client was closed while this request waited for a connection
+            raise RetryableSendError("Twilio client closed (gateway shutting down)") from exc
         if response.status_code in (200, 201):
             try:
                 body = response.json()
@@ -100,6 +104,8 @@ class TwilioRest:
         if content_type not in allowed:
             return Attachment(name, content_type, None, url, "not fetched: media type not allowed")
         auth = self._auth if (scheme, host) == _origin(self.api_base) else None
+        if self._client.is_closed:
+            return Attachment(name, content_type, None, url, "not fetched: gateway shutting down")
         try:
             async with self._client.stream("GET", url, auth=auth, follow_redirects=True) as response:
                 if response.status_code != 200:

@@ -33,7 +33,10 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        # One connection: SQLite has a single writer anyway, and connections contending for its
+        # file lock wait in busy-handler sleeps (tens of ms each); waiting for the pooled
+        # connection instead is an asyncio wait that wakes the moment it is free.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse
 
 from gateway import __version__
 from gateway.runtime import Gateway
-from gateway.web import api, health
+from gateway.web import answers, api, health
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -21,6 +21,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.state.gateway = gateway
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(answers.router)
     for channel in gateway.channels.values():
         if channel.router is not None:
             app.include_router(channel.router)

@@ -1,0 +1,84 @@
+"""A local SMTP relay double: an aiosmtpd server in the test's loop that records what it gets.
+
+It stands in for the organisation's outgoing relay (an external provider). Switches make it answer
+like a real relay under trouble: ``fail_next(code, text, times)`` refuses the next messages at
+RCPT with a 4xx (temporary, e.g. greylisting) or 5xx (permanent, e.g. unknown user) reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass(frozen=True)
+class RelayedMail:
+    """One accepted message: envelope and the parsed content."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+class SmtpRelayDouble:
+    """Records accepted mail in :attr:`received` (an asyncio queue) and counts refusals."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[RelayedMail] = asyncio.Queue()
+        self.refused = 0
+        self.port = 0
+        self._failures: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def fail_next(self, code: int, text: str, times: int = 1) -> None:
+        """Refuse the next ``times`` recipients with ``code text``."""
+        self._failures.extend([f"{code} {text}"] * times)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd hook
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self._failures:
+            self.refused += 1
+            return self._failures.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        data = envelope.original_content or b""
+        self.received.put_nowait(RelayedMail(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(data)))
+        return "250 OK"
+
+    async def next_mail(self, timeout: float = 10.0) -> RelayedMail:
+        return await asyncio.wait_for(self.received.get(), timeout)
+
+
+@asynccontextmanager
+async def smtp_relay() -> AsyncIterator[SmtpRelayDouble]:
+    """Run a relay double on a free loopback port for the duration of the block."""
+    relay = SmtpRelayDouble()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(relay, enable_SMTPUTF8=True, hostname="relay.test", loop=loop), "127.0.0.1", 0
+    )
+    relay.port = server.sockets[0].getsockname()[1]
+    try:
+        yield relay
+    finally:
+        server.close()
+        await server.wait_closed()
