@@ -360,7 +360,7 @@ class OutboxWorker:
 
         try:
             await self._persist_outcome(write)
-        except BaseException as exc:  # handed to every waiting sender, which decides what to do
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting sender, which decides
             for *_, done in batch:
                 done.set_exception(exc)
             return

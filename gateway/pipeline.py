@@ -193,7 +193,7 @@ class Pipeline:
                 )
                 for inquiry_id in batch:
                     asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, inquiry_id)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a bug in one inquiry; retried one by one below
                 await self._process_one_by_one(batch)
             finally:
                 for _ in batch:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 import ssl
 from email.utils import format_datetime
 from typing import Any
@@ -88,7 +89,8 @@ class MailHandler:
 
     def _trace(self, session: Session, envelope: Envelope) -> bytes:
         """RFC 5321 4.4: the final-delivery server adds Return-Path (the envelope sender; ``<>``
-        marks a bounce) and a Received trace line."""
+        marks a bounce) and a Received trace line; its unique ``id`` also keeps two identical
+        messages without Message-ID apart (their content hash is their de-duplication key)."""
         sender = envelope.mail_from or ""
         peer = session.peer[0] if isinstance(session.peer, tuple) else "unknown"
         protocol = "ESMTPS" if session.ssl else "ESMTP"
@@ -96,7 +98,7 @@ class MailHandler:
         return (
             f"Return-Path: <{sender}>\r\n"
             f"Received: from {session.host_name or 'unknown'} ([{peer}])\r\n"
-            f"\tby {self.hostname} with {protocol}; {when}\r\n"
+            f"\tby {self.hostname} with {protocol} id {secrets.token_hex(8)}; {when}\r\n"
         ).encode("utf-8", "replace")
 
 
