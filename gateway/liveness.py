@@ -63,7 +63,9 @@ class Liveness:
             )
             await self._held.commit()
             raw = await self._held.get_raw_connection()
-            await raw.driver_connection.add_listener(NOTIFY_CHANNEL, self._notified)
+            driver = raw.driver_connection  # the asyncpg connection under SQLAlchemy's adapter
+            assert driver is not None
+            await driver.add_listener(NOTIFY_CHANNEL, self._notified)
         await self.release_dead_claims()
 
     def _notified(self, *_args: Any) -> None:

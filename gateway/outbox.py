@@ -143,6 +143,7 @@ class OutboxWorker:
         self.liveness = Liveness(engine, self.worker_id, self.notify)
         # Outcomes (sent, retry scheduled, dead) recorded so far, with a condition to wait on them.
         self.outcomes_recorded = 0
+        self.idle = asyncio.Event()  # set while the worker waits for a wake-up (nothing due)
         self._successes: list[tuple[OutboxItem, str | None, str, dt.datetime, asyncio.Future[None]]] = []
         self.outcome = asyncio.Condition()
 
@@ -198,10 +199,13 @@ class OutboxWorker:
         return len(claimed) >= self._batch_size()
 
     async def _wait_for_wake(self, timeout: float) -> None:
+        self.idle.set()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
             pass
+        finally:
+            self.idle.clear()
 
     async def run_until_idle(self) -> None:
         """Send everything due now and return (used by tests and the CLI)."""

@@ -153,3 +153,25 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         bound = min(60.0, 2.0 * 2 ** (n - 1))
         assert bound / 2 <= delay <= bound
     assert len(set(delays)) == len(delays)  # jittered, not a fixed ladder
+
+
+async def test_row_committed_by_another_process_wakes_the_worker(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: NOTIFY on commit wakes a worker in another process; no polling involved."""
+    from pathlib import Path
+
+    from tests.support.databases import fresh_database
+
+    monkeypatch.setattr("gateway.outbox.IDLE_RECHECK_SECONDS", 3600.0)  # the timer cannot be what wakes it
+    async with fresh_database("postgresql", Path(str(tmp_path))) as url:
+        settings = settings_for_test(url, channels_plugins=[PLUGIN], kb_import_on_start=[])
+        writer = await Gateway.open(settings)  # stands in for another process: its own engine and pool
+        async with live_gateway(settings) as live:
+            await asyncio.wait_for(live.gateway.outbox.idle.wait(), 30)  # asleep, nothing due
+            await write_reply(writer, "+7")  # committed by the other engine: only NOTIFY can tell
+            channel = flaky(live.gateway)
+            async with channel.changed:
+                await asyncio.wait_for(channel.changed.wait_for(lambda: channel.delivered), 30)
+            assert [m.recipient for m in channel.delivered] == ["+7"]
+        await writer.aclose()
