@@ -125,11 +125,12 @@ def _banner(settings: Settings, where: Listening) -> str:
         f"  metrics:              {public}/metrics",
         f"  channels:             {', '.join(where.channels)}",
     ]
-    if "email" in where.channels:
-        lines.append(
-            f"  mail client (SMTP):   {settings.smtp_host}:{settings.smtp_port} "
-            f"(recipients @{', @'.join(settings.mail_domains)})"
-        )
-    if "sms" in where.channels:
-        lines.append(f"  Twilio SMS webhook:   {public}/channels/twilio/sms")
+    mail = f"{settings.smtp_host}:{settings.smtp_port} (recipients @{', @'.join(settings.mail_domains)})"
+    lines.append(
+        f"  mail client (SMTP):   {mail}" + ("" if "email" in where.channels else "  [email channel off]")
+    )
+    lines.append(
+        f"  Twilio SMS webhook:   {public}/channels/twilio/sms"
+        + ("" if "sms" in where.channels else "  [off: set GATEWAY_TWILIO_* and enable 'sms']")
+    )
     return "\n".join(lines)
