@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from twilio.request_validator import RequestValidator
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.doubles.twilio_api import TwilioDouble  # noqa: E402
+from tests.doubles.twilio_api import TwilioDouble
 
 DEMO_KB = ",".join(str(REPO / "config" / "kb" / n) for n in ("departments.yaml", "services.yaml", "faq.yaml"))
 QUESTIONS = ["第一次办身份证需要什么材料", "社保卡丢了怎么办", "居住证怎么办", "身份证丢了怎么办"]
@@ -79,7 +78,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def fire(base: str, public: str, token: str, rate: int, seconds: float, step: int) -> tuple[dict[str, float], int, float]:
+async def fire(
+    base: str, public: str, token: str, rate: int, seconds: float, step: int
+) -> tuple[dict[str, float], int, float]:
     """Send the step's webhooks paced at ``rate``/s; return sent time per number, failures, elapsed."""
     validator = RequestValidator(token)
     total = int(rate * seconds)
@@ -99,7 +100,9 @@ async def fire(base: str, public: str, token: str, rate: int, seconds: float, st
             nonlocal failures
             sent[number] = time.monotonic()
             try:
-                response = await http.post("/channels/twilio/sms", data=form, headers={"X-Twilio-Signature": signature})
+                response = await http.post(
+                    "/channels/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}
+                )
                 failures += response.status_code != 200
             except httpx.HTTPError:
                 failures += 1
@@ -144,11 +147,17 @@ async def run_gateway_steps(rates: list[int], seconds: float) -> None:
         try:
             await wait_listening(port)
             await wait_listening(bare_port)
-            print(f"{'target/s':>9} {'app':>8} {'accepted/s':>10} {'e2e inq/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'lost':>5} {'doubled':>7} {'errors':>6}")
+            print(
+                f"{'target/s':>9} {'app':>8} {'accepted/s':>10} {'e2e inq/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'lost':>5} {'doubled':>7} {'errors':>6}"
+            )
             for step, rate in enumerate(rates, start=1):
-                _, failures, elapsed = await fire(f"http://127.0.0.1:{bare_port}", public, tw.auth_token, rate, seconds, 90 + step)
+                _, failures, elapsed = await fire(
+                    f"http://127.0.0.1:{bare_port}", public, tw.auth_token, rate, seconds, 90 + step
+                )
                 total = int(rate * seconds)
-                print(f"{rate:>9} {'bare':>8} {total / elapsed:>10.0f} {'-':>10} {'-':>8} {'-':>8} {'-':>5} {'-':>7} {failures:>6}")
+                print(
+                    f"{rate:>9} {'bare':>8} {total / elapsed:>10.0f} {'-':>10} {'-':>8} {'-':>8} {'-':>5} {'-':>7} {failures:>6}"
+                )
                 sent, failures, elapsed = await fire(public, public, tw.auth_token, rate, seconds, step)
                 async with asyncio.timeout(DEADLINE):
                     while sum(1 for n in sent if n in arrivals) < len(sent) - failures:

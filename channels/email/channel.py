@@ -14,7 +14,15 @@ import logging
 
 from sqlalchemy import select
 
-from channels.base import Capabilities, Channel, ChannelContext, InquiryHandler, Manifest, OutboundMessage, SendResult
+from channels.base import (
+    Capabilities,
+    Channel,
+    ChannelContext,
+    InquiryHandler,
+    Manifest,
+    OutboundMessage,
+    SendResult,
+)
 from channels.email.compose import DepartmentContact, ReplySpec, build_reply, message_id_for
 from channels.email.config import ImapMailbox, SmtpRelay, parse_imap_url, parse_relay_url
 from channels.email.imap_poller import MailboxPoller
@@ -88,6 +96,7 @@ class EmailChannel(Channel):
         if self.relay is None:
             raise RetryableSendError("no relay configured ([smtp] relay_url)")
         metadata = message.metadata
+        work_order, department = await self._lookups(message)
         spec = ReplySpec(
             sender=self.settings.mail_from,
             recipient=message.recipient,
@@ -98,7 +107,8 @@ class EmailChannel(Channel):
             thread_root=message.conversation_key,
             automatic=message.author == "bot",
             language=str(metadata.get("language") or "zh"),
-            **await self._lookups(message),
+            work_order=work_order,
+            department=department,
         )
         try:
             email = build_reply(spec, domain=self.domain)
@@ -116,7 +126,7 @@ class EmailChannel(Channel):
         )
         return SendResult(provider_message_id=message_id_for(message.idempotency_key, self.domain))
 
-    async def _lookups(self, message: OutboundMessage) -> dict[str, object]:
+    async def _lookups(self, message: OutboundMessage) -> tuple[int | None, DepartmentContact | None]:
         """The work-order number for the subject tag and, under an answer, the department."""
         department_id = message.metadata.get("department_id")
         with_department = department_id and message.metadata.get("decision") == "answer"
@@ -132,4 +142,4 @@ class EmailChannel(Channel):
             if row is not None
             else None
         )
-        return {"work_order": work_order, "department": department}
+        return work_order, department

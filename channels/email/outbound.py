@@ -51,7 +51,7 @@ async def relay_send(
             username=relay.username,
             password=relay.password,
             use_tls=relay.implicit_tls,
-            start_tls=True if relay.starttls else False,
+            start_tls=relay.starttls,  # explicit: no opportunistic STARTTLS with unverifiable certificates
             timeout=timeout,
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -62,7 +62,7 @@ class MailHandler:
         self.max_recipients = settings.smtp_max_recipients
         self.hostname = hostname
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         if _domain_of(address) not in self.domains:
@@ -73,7 +73,7 @@ class MailHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         raw = self._trace(session, envelope) + (content if isinstance(content, bytes) else content.encode())
         try:
@@ -129,8 +129,9 @@ class _TrackedSMTP(SMTP):
     def _timeout_cb(self) -> None:
         # aiosmtpd just drops an idle client; RFC 5321 3.8 asks for a 421 first, so that the
         # client knows it was a timeout and not a crash. (Overrides aiosmtpd's private hook.)
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"421 4.4.2 Idle timeout, closing connection\r\n")
+        transport: Any = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"421 4.4.2 Idle timeout, closing connection\r\n")
         super()._timeout_cb()
 
 
@@ -147,9 +148,10 @@ class SmtpListener:
 
     @property
     def port(self) -> int | None:
-        if self._server is None or not self._server.sockets:
+        server: Any = self._server  # an asyncio.Server, which has .sockets
+        if server is None or not server.sockets:
             return None
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(server.sockets[0].getsockname()[1])
 
     def _protocol(self) -> asyncio.BaseProtocol:
         if len(self.sessions) >= self.settings.smtp_max_connections:

@@ -88,13 +88,19 @@ class SmsChannel(Channel):
             timeout=settings.twilio_request_timeout_seconds,
         )
         self.guard = guards.SenderGuard(
-            settings.twilio_rate_limit_per_hour, settings.twilio_loop_repeats, settings.twilio_loop_window_seconds
+            settings.twilio_rate_limit_per_hour,
+            settings.twilio_loop_repeats,
+            settings.twilio_loop_window_seconds,
         )
         self.voice = VoiceFlow(self)
         self._recording: dict[str, asyncio.Event] = {}  # SIDs accepted whose row is being updated
         self._router = APIRouter()
-        self._router.add_api_route("/channels/twilio/sms", self.receive_sms, methods=["POST"], include_in_schema=False)
-        self._router.add_api_route("/channels/twilio/status", self.receive_status, methods=["POST"], include_in_schema=False)
+        self._router.add_api_route(
+            "/channels/twilio/sms", self.receive_sms, methods=["POST"], include_in_schema=False
+        )
+        self._router.add_api_route(
+            "/channels/twilio/status", self.receive_status, methods=["POST"], include_in_schema=False
+        )
         self._router.include_router(self.voice.router)
 
     @classmethod
@@ -117,7 +123,9 @@ class SmsChannel(Channel):
     # ----------------------------------------------------------------- inbound
 
     async def _signed_form(self, request: Request) -> dict[str, list[str]]:
-        return await read_signed_form(request, self.settings.public_url, self.settings.twilio_auth_token or "")
+        return await read_signed_form(
+            request, self.settings.public_url, self.settings.twilio_auth_token or ""
+        )
 
     async def receive_sms(self, request: Request) -> Response:
         form = await self._signed_form(request)
@@ -171,7 +179,11 @@ class SmsChannel(Channel):
         attachments = await asyncio.gather(
             *(
                 self.rest.fetch_media(
-                    i, m["url"], m.get("content_type"), max_bytes=self.settings.twilio_media_max_bytes, allowed=allowed
+                    i,
+                    m["url"],
+                    m.get("content_type"),
+                    max_bytes=self.settings.twilio_media_max_bytes,
+                    allowed=allowed,
                 )
                 for i, m in enumerate(media)
             )
@@ -187,7 +199,9 @@ class SmsChannel(Channel):
         state = _STATES.get(status.status)
         if state is None:  # receiving/received: statuses of inbound messages, nothing to record
             return Response(status_code=204)
-        update_ = DeliveryUpdate(self.name, status.message_sid, state, status.error_code, status.error_message)
+        update_ = DeliveryUpdate(
+            self.name, status.message_sid, state, status.error_code, status.error_message
+        )
         try:
             found = await record_delivery(self.context.session_factory, update_)
             pending = self._recording.get(status.message_sid)
@@ -211,15 +225,19 @@ class SmsChannel(Channel):
                 select(Contact.address)
                 .join(Conversation, Conversation.contact_id == Contact.id)
                 .join(Message, Message.conversation_id == Conversation.id)
-                .where(Message.channel == self.name, Message.direction == "out", Message.provider_message_id == sid)
+                .where(
+                    Message.channel == self.name,
+                    Message.direction == "out",
+                    Message.provider_message_id == sid,
+                )
             )
 
     # ----------------------------------------------------------------- outbound
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        if message.conversation_key.startswith(VOICE_PREFIX) and message.author == "bot":
-            if self.voice.deliver(message):
-                return SendResult(provider_message_id=None, status="delivered")
+        voice_bot = message.conversation_key.startswith(VOICE_PREFIX) and message.author == "bot"
+        if voice_bot and self.voice.deliver(message):  # spoken to the caller waiting for it
+            return SendResult(provider_message_id=None, status="delivered")
         control = bool(message.metadata.get("control"))
         try:
             async with self.context.session_factory() as session:
@@ -238,7 +256,9 @@ class SmsChannel(Channel):
         if row is not None and row.opted_out_at is not None and not control:
             raise PermanentSendError("recipient opted out (STOP)", code=UNSUBSCRIBED)
         whatsapp = message.conversation_key.startswith("whatsapp:")
-        text = message.text if len(message.text) <= MAX_BODY_CHARS else message.text[: MAX_BODY_CHARS - 1] + "…"
+        text = (
+            message.text if len(message.text) <= MAX_BODY_CHARS else message.text[: MAX_BODY_CHARS - 1] + "…"
+        )
         form = {
             "To": ("whatsapp:" if whatsapp else "") + message.recipient,
             "From": ("whatsapp:" if whatsapp else "") + (self.settings.twilio_from or ""),

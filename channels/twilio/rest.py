@@ -109,7 +109,9 @@ class TwilioRest:
         try:
             async with self._client.stream("GET", url, auth=auth, follow_redirects=True) as response:
                 if response.status_code != 200:
-                    return Attachment(name, content_type, None, url, f"fetch failed: HTTP {response.status_code}")
+                    return Attachment(
+                        name, content_type, None, url, f"fetch failed: HTTP {response.status_code}"
+                    )
                 served = response.headers.get("content-type", content_type).split(";")[0].strip().lower()
                 if served not in allowed:
                     return Attachment(name, served, None, url, "not stored: media type not allowed")
@@ -121,7 +123,9 @@ class TwilioRest:
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
-                        return Attachment(name, served, None, url, f"not stored: larger than {max_bytes} bytes")
+                        return Attachment(
+                            name, served, None, url, f"not stored: larger than {max_bytes} bytes"
+                        )
                     chunks.append(chunk)
                 return Attachment(name, served, b"".join(chunks), url)
         except httpx.HTTPError as exc:

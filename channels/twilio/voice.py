@@ -102,7 +102,9 @@ class VoiceFlow:
         return ("en" if tag.lower().startswith("en") else "zh"), tag
 
     def _url(self, path: str, lang: str) -> str:
-        return f"{self.channel.settings.public_url}/channels/twilio/voice/{path}" + ("?lang=en" if lang == "en" else "")
+        return f"{self.channel.settings.public_url}/channels/twilio/voice/{path}" + (
+            "?lang=en" if lang == "en" else ""
+        )
 
     async def _form(self, request: Request) -> dict[str, list[str]]:
         settings = self.channel.settings
@@ -131,7 +133,9 @@ class VoiceFlow:
 
     async def _decided(self, inquiry_id: int) -> tuple[str, str] | None:
         async with self.channel.context.session_factory() as session:
-            row = (await session.execute(select(Message.state, Message.decision).where(Message.id == inquiry_id))).first()
+            row = (
+                await session.execute(select(Message.state, Message.decision).where(Message.id == inquiry_id))
+            ).first()
             if row is None or row.state == "received":
                 return None
             text = await session.scalar(
@@ -194,7 +198,11 @@ class VoiceFlow:
             provider_message_id=f"{call_sid}:{digest}",
             conversation_key=VOICE_PREFIX + call_sid,
             language=lang,
-            metadata={"voice": True, "call_sid": call_sid, "speech_confidence": first(form, "Confidence") or None},
+            metadata={
+                "voice": True,
+                "call_sid": call_sid,
+                "speech_confidence": first(form, "Confidence") or None,
+            },
         )
         try:
             inquiry_id = await self._accept(inquiry)
@@ -205,7 +213,14 @@ class VoiceFlow:
             return self._goodbye(texts["later"], tag)
         decision, text = reply
         if decision in ("queue", "ignore"):
-            return _xml(voice_record(texts["record"], self._url("recorded", lang), self._url("transcription", lang), language=tag))
+            return _xml(
+                voice_record(
+                    texts["record"],
+                    self._url("recorded", lang),
+                    self._url("transcription", lang),
+                    language=tag,
+                )
+            )
         return _xml(voice_say_then_gather(spoken(text), texts["more"], tag, self._url("gather", lang)))
 
     async def recorded(self, request: Request) -> Response:

@@ -78,7 +78,9 @@ async def settle(live: LiveGateway) -> None:
 
 async def _no_rows(live: LiveGateway, status: str) -> bool:
     async with live.gateway.session_factory() as session:
-        return (await session.scalar(select(OutboxItem.id).where(OutboxItem.status == status).limit(1))) is None
+        return (
+            await session.scalar(select(OutboxItem.id).where(OutboxItem.status == status).limit(1))
+        ) is None
 
 
 async def outbox_rows(live: LiveGateway) -> list[OutboxItem]:
@@ -140,7 +142,9 @@ INBOUND_CASES = [
 
 
 @pytest.mark.parametrize("case", INBOUND_CASES, ids=lambda c: c.name)
-async def test_inbound(live: LiveGateway, tw: TwilioDouble, case: InboundCase, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_inbound(
+    live: LiveGateway, tw: TwilioDouble, case: InboundCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
     forbid_egress(monkeypatch)
     await check_inbound(live, TwilioDriver(tw), case)
 
@@ -159,13 +163,17 @@ OUTBOUND_CASES = [
         {"text": "请携带户口簿。"},
         {"To": CITIZEN, "From": OUR_NUMBER, "Body": "请携带户口簿。"},
     ),
-    OutboundCase("operator reply", {"text": "您好，已为您查询。", "author": "operator"}, {"Body": "您好，已为您查询。"}),
+    OutboundCase(
+        "operator reply", {"text": "您好，已为您查询。", "author": "operator"}, {"Body": "您好，已为您查询。"}
+    ),
     OutboundCase(
         "whatsapp conversation",
         {"text": "hello", "conversation_key": f"whatsapp:{CITIZEN}|whatsapp:{OUR_NUMBER}"},
         {"To": f"whatsapp:{CITIZEN}", "From": f"whatsapp:{OUR_NUMBER}"},
     ),
-    OutboundCase("over 1600 characters", {"text": "长" * 2000, "author": "operator"}, {"Body": "长" * 1599 + "…"}),
+    OutboundCase(
+        "over 1600 characters", {"text": "长" * 2000, "author": "operator"}, {"Body": "长" * 1599 + "…"}
+    ),
 ]
 
 
@@ -227,7 +235,9 @@ async def test_server_error_is_retried_then_delivered(live: LiveGateway, tw: Twi
 
 async def _contact(live: LiveGateway, address: str = CITIZEN) -> Contact | None:
     async with live.gateway.session_factory() as session:
-        return await session.scalar(select(Contact).where(Contact.channel == "sms", Contact.address == address))
+        return await session.scalar(
+            select(Contact).where(Contact.channel == "sms", Contact.address == address)
+        )
 
 
 async def test_unsubscribed_21610_stops_further_sends(live: LiveGateway, tw: TwilioDouble) -> None:
@@ -248,13 +258,15 @@ async def test_unsubscribed_21610_stops_further_sends(live: LiveGateway, tw: Twi
     assert tw.attempts == attempts and len(await outbox_rows(live)) == 1
 
 
-async def test_long_chinese_answer_is_cut_and_linked(sqlite_url: str, tw: TwilioDouble, tmp_path: Path) -> None:
+async def test_long_chinese_answer_is_cut_and_linked(
+    sqlite_url: str, tw: TwilioDouble, tmp_path: Path
+) -> None:
     sentence = "办理不动产登记需携带身份证、户口簿和购房合同原件，并在受理窗口填写申请表<b>。"
     kb = tmp_path / "long.yaml"
     kb.write_text(
         "entries:\n  - id: property-registration\n    kind: service\n    title: 不动产登记\n"
         "    questions: [不动产登记要带什么材料]\n    keywords: [不动产登记]\n"
-        f"    answer: \"{sentence * 12}\"\n",
+        f'    answer: "{sentence * 12}"\n',
         encoding="utf-8",
     )
     files = [str(p) for p in DEMO_KB] + [str(kb)]
@@ -303,7 +315,9 @@ async def test_clarify_is_a_numbered_menu_and_a_number_picks(live: LiveGateway, 
     await ask(live, tw, "2", "SM" + "8" * 31 + "2")
     answer = (await tw.wait_for_messages(2))[1]
     async with live.gateway.session_factory() as session:
-        picked = await session.scalar(select(Message).where(Message.provider_message_id == "SM" + "8" * 31 + "2"))
+        picked = await session.scalar(
+            select(Message).where(Message.provider_message_id == "SM" + "8" * 31 + "2")
+        )
     assert picked is not None and picked.decision == "answer"
     entry = live.gateway.responder.kb.entry(picked.entry_id)
     assert entry is not None and entry.title == lines[2].removeprefix("2. ")
@@ -354,7 +368,9 @@ async def test_signature_uses_public_url_behind_a_proxy(sqlite_url: str, tw: Twi
         params = sms_form(QUESTION, "SM" + "6" * 31 + "1")
         ok = Webhook(params, signed_url=f"{public}/channels/twilio/sms", headers={"Host": "10.0.0.5:8080"})
         assert (await post_webhook(running, tw.auth_token, ok)).status_code == 200
-        local = Webhook(sms_form(QUESTION, "SM" + "6" * 31 + "2"), signed_url=f"{running.base_url}/channels/twilio/sms")
+        local = Webhook(
+            sms_form(QUESTION, "SM" + "6" * 31 + "2"), signed_url=f"{running.base_url}/channels/twilio/sms"
+        )
         assert (await post_webhook(running, tw.auth_token, local)).status_code == 403
         spoofed = Webhook(
             sms_form(QUESTION, "SM" + "6" * 31 + "3"),
@@ -389,9 +405,13 @@ async def test_mms_media_fetched_with_caps_and_text_kept(sqlite_url: str, tw: Tw
     async with twilio_gateway(sqlite_url, tw, twilio_media_max_bytes=1000) as running:
         assert (await ask(running, tw, "门口的井盖坏了", "MM" + "4" * 32, **extra)).status_code == 200
         async with running.gateway.session_factory() as session:
-            message = await session.scalar(select(Message).where(Message.provider_message_id == "MM" + "4" * 32))
+            message = await session.scalar(
+                select(Message).where(Message.provider_message_id == "MM" + "4" * 32)
+            )
             assert message is not None and message.text == "门口的井盖坏了"
-            blobs = list(await session.scalars(select(Blob).where(Blob.message_id == message.id).order_by(Blob.id)))
+            blobs = list(
+                await session.scalars(select(Blob).where(Blob.message_id == message.id).order_by(Blob.id))
+            )
     assert [b.data is not None for b in blobs] == [True, False, False, False]
     assert blobs[0].data == b"\xff\xd8\xff" + b"j" * 100 and blobs[0].content_type == "image/jpeg"
     assert "larger than 1000" in (blobs[1].note or "") and "not allowed" in (blobs[2].note or "")
@@ -408,7 +428,13 @@ async def test_rate_limit_and_loop_guard(sqlite_url: str, tw: TwilioDouble) -> N
         await settle(running)
         async with running.gateway.session_factory() as session:
             looped = await session.scalar(select(Conversation).where(Conversation.key.startswith(other)))
-            guards = list(await session.scalars(select(Message.extra).where(Message.direction == "in").order_by(Message.id)))
+            guards = list(
+                await session.scalars(
+                    select(Message.extra).where(Message.direction == "in").order_by(Message.id)
+                )
+            )
     assert looped is not None and looped.status == "queued"  # a person takes over; the bot stops
     assert [g.get("guard") for g in guards] == [None, "loop", None, None, None, "rate_limited"]
-    assert [m["To"] for m in tw.messages].count(CITIZEN) == 3 and [m["To"] for m in tw.messages].count(other) == 1
+    assert [m["To"] for m in tw.messages].count(CITIZEN) == 3 and [m["To"] for m in tw.messages].count(
+        other
+    ) == 1

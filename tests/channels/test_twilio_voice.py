@@ -45,12 +45,16 @@ async def test_voice_round_trip(sqlite_url: str, tw: TwilioDouble) -> None:
         assert gather is not None and gather.get("input") == "speech" and gather.get("language") == "zh-CN"
         assert gather.get("action") == f"{public}/channels/twilio/voice/gather"
 
-        answered = await twiml(live, tw, "/channels/twilio/voice/gather", SpeechResult="第一次办身份证需要什么材料")
+        answered = await twiml(
+            live, tw, "/channels/twilio/voice/gather", SpeechResult="第一次办身份证需要什么材料"
+        )
         said = answered.find("Say")
         assert said is not None and "户口" in (said.text or "") and "http" not in (said.text or "")
         assert answered.find("Gather") is not None  # the caller may ask again
 
-        unmatched = await twiml(live, tw, "/channels/twilio/voice/gather", SpeechResult="我家楼下的路灯坏了三天了，谁来修")
+        unmatched = await twiml(
+            live, tw, "/channels/twilio/voice/gather", SpeechResult="我家楼下的路灯坏了三天了，谁来修"
+        )
         record = unmatched.find("Record")
         assert record is not None and record.get("transcribe") == "true"
         assert record.get("transcribeCallback") == f"{public}/channels/twilio/voice/transcription"
@@ -65,16 +69,22 @@ async def test_voice_round_trip(sqlite_url: str, tw: TwilioDouble) -> None:
         assert tw.messages == []  # everything so far was spoken, nothing texted
 
         async with live.gateway.session_factory() as session, session.begin():
-            conversation = await session.scalar(select(Conversation).where(Conversation.key == f"voice:{CALL}"))
+            conversation = await session.scalar(
+                select(Conversation).where(Conversation.key == f"voice:{CALL}")
+            )
             assert conversation is not None and conversation.status == "queued"
-            voicemail = await session.scalar(select(Message).where(Message.provider_message_id == "RE" + "2" * 32))
+            voicemail = await session.scalar(
+                select(Message).where(Message.provider_message_id == "RE" + "2" * 32)
+            )
             assert voicemail is not None and voicemail.text == "路灯坏了，请派人修理"
             session.add(User(name="olga", role="operator", password_hash=auth.hash_password("pw-olga-1")))
         async with httpx.AsyncClient(base_url=live.base_url) as http:
             login = await http.post("/api/v1/auth/login", json={"name": "olga", "password": "pw-olga-1"})
             headers = {"Authorization": f"Bearer {login.json()['token']}"}
             response = await http.post(
-                f"/api/v1/conversations/{conversation.id}/reply", json={"text": "已安排维修。"}, headers=headers
+                f"/api/v1/conversations/{conversation.id}/reply",
+                json={"text": "已安排维修。"},
+                headers=headers,
             )
             assert response.status_code == 201, response.text
         [texted] = await tw.wait_for_messages(1)
@@ -83,7 +93,9 @@ async def test_voice_round_trip(sqlite_url: str, tw: TwilioDouble) -> None:
 
 async def test_voice_signature_and_silence(sqlite_url: str, tw: TwilioDouble) -> None:
     async with twilio_gateway(sqlite_url, tw) as live:
-        forged = Webhook(call_form(SpeechResult="你好"), path="/channels/twilio/voice/gather", signature="forged")
+        forged = Webhook(
+            call_form(SpeechResult="你好"), path="/channels/twilio/voice/gather", signature="forged"
+        )
         assert (await post_webhook(live, tw.auth_token, forged)).status_code == 403
         again = await twiml(live, tw, "/channels/twilio/voice/gather", SpeechResult="")
         assert again.find("Gather") is not None  # nothing heard: ask again, store nothing

@@ -92,7 +92,9 @@ async def post_webhook(live: LiveGateway, token: str, hook: Webhook) -> httpx.Re
     if hook.signature == "valid":
         headers["X-Twilio-Signature"] = RequestValidator(token).compute_signature(url, dict(hook.params))
     elif hook.signature == "forged":
-        headers["X-Twilio-Signature"] = RequestValidator("not-the-token").compute_signature(url, dict(hook.params))
+        headers["X-Twilio-Signature"] = RequestValidator("not-the-token").compute_signature(
+            url, dict(hook.params)
+        )
     async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
         return await http.post(hook.path, data=dict(hook.params), headers=headers)
 

@@ -50,7 +50,7 @@ class SmtpRelayDouble:
         """Refuse the next ``times`` recipients with ``code text``."""
         self._failures.extend([f"{code} {text}"] * times)
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd hook
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if self._failures:
@@ -59,7 +59,7 @@ class SmtpRelayDouble:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         self.received.put_nowait(RelayedMail(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(data)))
         return "250 OK"
