@@ -33,7 +33,9 @@ import aiosmtplib
 REPO = Path(__file__).resolve().parent.parent
 SESSIONS = 20
 SIZE = 2048
-SMTP_SOURCE = shutil.which("smtp-source") or ("/usr/sbin/smtp-source" if os.path.exists("/usr/sbin/smtp-source") else None)
+SMTP_SOURCE = shutil.which("smtp-source") or (
+    "/usr/sbin/smtp-source" if os.path.exists("/usr/sbin/smtp-source") else None
+)
 POSTFIX = shutil.which("postfix") or ("/usr/sbin/postfix" if os.path.exists("/usr/sbin/postfix") else None)
 
 
@@ -78,9 +80,23 @@ def smtp_source_load(port: int, total: int, domain: str) -> tuple[int, float]:
     assert SMTP_SOURCE is not None
     start = time.perf_counter()
     subprocess.run(
-        [SMTP_SOURCE, "-s", str(SESSIONS), "-m", str(total), "-l", str(SIZE), "-d",
-         "-f", "bench@example.org", "-t", f"office@{domain}", f"127.0.0.1:{port}"],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            SMTP_SOURCE,
+            "-s",
+            str(SESSIONS),
+            "-m",
+            str(total),
+            "-l",
+            str(SIZE),
+            "-d",
+            "-f",
+            "bench@example.org",
+            "-t",
+            f"office@{domain}",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     return total, time.perf_counter() - start
 
@@ -126,8 +142,12 @@ def bench_gateway(total: int) -> float:
         "GATEWAY_SMTP_RELAY_URL": f"smtp://127.0.0.1:{sink.port}",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve"], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "gateway", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -143,8 +163,10 @@ def bench_gateway(total: int) -> float:
         sink.stop()
         shutil.rmtree(work, ignore_errors=True)
     rate = accepted / seconds
-    print(f"gateway listener ({tool}): {accepted} x {SIZE} B in {seconds:.2f} s = {rate:.0f} messages/s"
-          f" (committed before 250; {_Sink.replies} replies relayed meanwhile)")
+    print(
+        f"gateway listener ({tool}): {accepted} x {SIZE} B in {seconds:.2f} s = {rate:.0f} messages/s"
+        f" (committed before 250; {_Sink.replies} replies relayed meanwhile)"
+    )
     return rate
 
 
@@ -189,7 +211,9 @@ def bench_postfix(total: int) -> float | None:
                 time.sleep(0.1)
         accepted, seconds, tool = load(port, total, "bench.test")
         rate = accepted / seconds
-        print(f"postfix -> Maildir ({tool}): {accepted} x {SIZE} B in {seconds:.2f} s = {rate:.0f} messages/s (queued durably)")
+        print(
+            f"postfix -> Maildir ({tool}): {accepted} x {SIZE} B in {seconds:.2f} s = {rate:.0f} messages/s (queued durably)"
+        )
         delivered_deadline = time.monotonic() + 60
         new = maildir / "office" / "new"
         while time.monotonic() < delivered_deadline and (not new.exists() or len(os.listdir(new)) < accepted):

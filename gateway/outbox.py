@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -354,12 +354,19 @@ class OutboxWorker:
                     for item, provider_id, _, sent_at, _ in batch
                 ],
             )
+            # Only a message still waiting takes the send's state: a delivery receipt that
+            # raced ahead (Twilio's "delivered" callback) must not be overwritten with "sent".
             await session.execute(
-                update(Message),
-                [
-                    {"id": item.message_id, "state": status, "provider_message_id": provider_id}
-                    for item, provider_id, status, _, _ in batch
-                ],
+                update(Message.__table__)
+                .where(Message.id == bindparam("b_id"), Message.state.in_(("pending", "sending")))
+                .values(state=bindparam("b_state")),
+                [{"b_id": item.message_id, "b_state": status} for item, _, status, _, _ in batch],
+            )
+            await session.execute(
+                update(Message.__table__)
+                .where(Message.id == bindparam("b_id"))
+                .values(provider_message_id=bindparam("b_provider_id")),
+                [{"b_id": item.message_id, "b_provider_id": provider_id} for item, provider_id, _, _, _ in batch],
             )
 
         try:
@@ -407,6 +414,8 @@ class OutboxWorker:
 
         await self._persist_outcome(write)
         kind = "dead" if dead else "retry"
+        if not dead:
+            self.notify()  # re-plan the worker's sleep: the retry may fall due before its current wake-up
         self.metrics.send_failures.labels(channel=item.channel, kind=kind).inc()
         await self._announce_outcome()
         log.warning(

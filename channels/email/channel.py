@@ -44,16 +44,30 @@ class EmailChannel(Channel):
         title="E-mail",
         capabilities=Capabilities(rich_text=True, threads=True),
         settings_keys=(
-            "smtp_host", "smtp_port", "smtp_relay_url", "smtp_max_message_bytes", "smtp_max_recipients",
-            "smtp_max_connections", "smtp_idle_timeout_seconds", "smtp_tls_cert", "smtp_tls_key",
-            "mail_domains", "mail_from", "mail_dkim_key_path", "mail_dkim_selector", "imap_url",
-            "imap_move_to", "imap_poll_seconds",
+            "smtp_host",
+            "smtp_port",
+            "smtp_relay_url",
+            "smtp_max_message_bytes",
+            "smtp_max_recipients",
+            "smtp_max_connections",
+            "smtp_idle_timeout_seconds",
+            "smtp_tls_cert",
+            "smtp_tls_key",
+            "mail_domains",
+            "mail_from",
+            "mail_dkim_key_path",
+            "mail_dkim_selector",
+            "imap_url",
+            "imap_move_to",
+            "imap_poll_seconds",
         ),
     )
 
     def __init__(self, settings: Settings, context: ChannelContext) -> None:
         super().__init__(settings, context)
-        self.relay: SmtpRelay | None = parse_relay_url(settings.smtp_relay_url) if settings.smtp_relay_url else None
+        self.relay: SmtpRelay | None = (
+            parse_relay_url(settings.smtp_relay_url) if settings.smtp_relay_url else None
+        )
         self.mailboxes: list[ImapMailbox] = [parse_imap_url(url) for url in settings.imap_url]
         if "@" not in settings.mail_from:
             raise ConfigError("mail_from", "must be an e-mail address")
@@ -117,12 +131,19 @@ class EmailChannel(Channel):
         data = None
         if self.settings.mail_dkim_key_path and self.settings.mail_dkim_selector:
             data = await asyncio.to_thread(
-                dkim_sign, email.as_bytes(), key_path=self.settings.mail_dkim_key_path,
-                selector=self.settings.mail_dkim_selector, domain=self.domain,
+                dkim_sign,
+                email.as_bytes(),
+                key_path=self.settings.mail_dkim_key_path,
+                selector=self.settings.mail_dkim_selector,
+                domain=self.domain,
             )
         await relay_send(
-            email, self.relay, sender=self.settings.mail_from, recipient=message.recipient,
-            timeout=self.settings.smtp_relay_timeout_seconds, data=data,
+            email,
+            self.relay,
+            sender=self.settings.mail_from,
+            recipient=message.recipient,
+            timeout=self.settings.smtp_relay_timeout_seconds,
+            data=data,
         )
         return SendResult(provider_message_id=message_id_for(message.idempotency_key, self.domain))
 

@@ -22,10 +22,24 @@ from typing import Any
 from normalizer.email import find_work_order_tag, reply_subject
 
 _CONTACT_LABELS = {
-    "zh": {"phone": "电话", "address": "地址", "hours": "办公时间", "email": "邮箱",
-           "consult": "咨询", "complaint": "投诉", "supervision": "监督"},
-    "en": {"phone": "Phone", "address": "Address", "hours": "Opening hours", "email": "E-mail",
-           "consult": "enquiries", "complaint": "complaints", "supervision": "supervision"},
+    "zh": {
+        "phone": "电话",
+        "address": "地址",
+        "hours": "办公时间",
+        "email": "邮箱",
+        "consult": "咨询",
+        "complaint": "投诉",
+        "supervision": "监督",
+    },
+    "en": {
+        "phone": "Phone",
+        "address": "Address",
+        "hours": "Opening hours",
+        "email": "E-mail",
+        "consult": "enquiries",
+        "complaint": "complaints",
+        "supervision": "supervision",
+    },
 }
 
 

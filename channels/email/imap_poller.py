@@ -106,11 +106,17 @@ class MailboxPoller:
         timeout = self.settings.imap_timeout_seconds
         if self.mailbox.tls:
             return aioimaplib.IMAP4_SSL(
-                host=self.mailbox.host, port=self.mailbox.port, timeout=timeout,
-                ssl_context=ssl.create_default_context(), conn_lost_cb=lambda _exc: lost.set(),
+                host=self.mailbox.host,
+                port=self.mailbox.port,
+                timeout=timeout,
+                ssl_context=ssl.create_default_context(),
+                conn_lost_cb=lambda _exc: lost.set(),
             )
         return aioimaplib.IMAP4(
-            host=self.mailbox.host, port=self.mailbox.port, timeout=timeout, conn_lost_cb=lambda _exc: lost.set()
+            host=self.mailbox.host,
+            port=self.mailbox.port,
+            timeout=timeout,
+            conn_lost_cb=lambda _exc: lost.set(),
         )
 
     async def _session(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> None:

@@ -32,7 +32,9 @@ INLINE_PARSE_BYTES = 64 * 1024
 class InboundMail:
     """Turns one raw message into a stored inquiry (see :meth:`receive`)."""
 
-    def __init__(self, settings: Settings, session_factory: SessionFactory, on_message: InquiryHandler) -> None:
+    def __init__(
+        self, settings: Settings, session_factory: SessionFactory, on_message: InquiryHandler
+    ) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.on_message = on_message
@@ -63,7 +65,10 @@ class InboundMail:
         # RFC 3834 section 2: never answer automatic mail; RFC 5321 4.5.5: nor a null sender.
         if parsed.automatic is not None or not parsed.inquiry.sender:
             return "ignore"
-        if await self._answers_recently_sent(parsed.inquiry.sender) >= self.settings.mail_auto_answers_per_sender:
+        if (
+            await self._answers_recently_sent(parsed.inquiry.sender)
+            >= self.settings.mail_auto_answers_per_sender
+        ):
             # Probably a loop with an auto-responder we did not recognise: a person decides.
             log.warning("e-mail loop guard: automatic answers to one sender exceeded the limit; queued")
             return "queue"
@@ -125,7 +130,9 @@ class InboundMail:
         referenced = [r for r in referenced if r]
         async with self.session_factory() as session:
             conversation = await session.scalar(
-                select(Conversation).where(Conversation.channel == CHANNEL, Conversation.key == inquiry.conversation_key)
+                select(Conversation).where(
+                    Conversation.channel == CHANNEL, Conversation.key == inquiry.conversation_key
+                )
             )
             if conversation is None and referenced:
                 conversation = await session.scalar(

@@ -33,7 +33,12 @@ def _error_for(code: int, message: str) -> RetryableSendError | PermanentSendErr
 
 
 async def relay_send(
-    message: EmailMessage, relay: SmtpRelay, *, sender: str, recipient: str, timeout: float,
+    message: EmailMessage,
+    relay: SmtpRelay,
+    *,
+    sender: str,
+    recipient: str,
+    timeout: float,
     data: bytes | None = None,
 ) -> None:
     """Send ``message`` (or its already-signed ``data``) through ``relay`` to ``recipient``.
@@ -71,10 +76,24 @@ def dkim_sign(data: bytes, *, key_path: str, selector: str, domain: str) -> byte
     import dkim  # optional dependency: only imported when a key is configured
 
     key = Path(key_path).read_bytes()
-    headers = [b"from", b"to", b"subject", b"date", b"message-id", b"in-reply-to", b"references",
-               b"mime-version", b"content-type", b"auto-submitted"]
+    headers = [
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"in-reply-to",
+        b"references",
+        b"mime-version",
+        b"content-type",
+        b"auto-submitted",
+    ]
     signature = dkim.sign(
-        data, selector.encode(), domain.encode(), key,
-        canonicalize=(b"relaxed", b"relaxed"), include_headers=headers,
+        data,
+        selector.encode(),
+        domain.encode(),
+        key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=headers,
     )
     return bytes(signature) + data

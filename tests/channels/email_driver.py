@@ -49,7 +49,9 @@ def email_settings(database_url: str, relay: SmtpRelayDouble | None, **overrides
 
 
 @asynccontextmanager
-async def email_gateway(database_url: str, relay: SmtpRelayDouble | None, **overrides: Any) -> AsyncIterator[LiveGateway]:
+async def email_gateway(
+    database_url: str, relay: SmtpRelayDouble | None, **overrides: Any
+) -> AsyncIterator[LiveGateway]:
     async with live_gateway(email_settings(database_url, relay, **overrides)) as live:
         yield live
 
@@ -131,14 +133,24 @@ class EmailDriver:
             contact = await get_or_create_contact(session, "email", "citizen@example.org")
             conversation = await get_or_create_conversation(session, "email", root, contact.id, "咨询")
             inbound = Message(
-                conversation_id=conversation.id, channel="email", direction="in", author="citizen",
-                provider_message_id=reply.get("in_reply_to", root), text="…", state="decided",
+                conversation_id=conversation.id,
+                channel="email",
+                direction="in",
+                author="citizen",
+                provider_message_id=reply.get("in_reply_to", root),
+                text="…",
+                state="decided",
             )
             session.add(inbound)
             await session.flush()
             out = await enqueue_reply(
-                session, conversation, reply["text"], author=reply.get("author", "bot"),
-                recipient="citizen@example.org", in_reply_to=inbound, metadata=reply.get("metadata"),
+                session,
+                conversation,
+                reply["text"],
+                author=reply.get("author", "bot"),
+                recipient="citizen@example.org",
+                in_reply_to=inbound,
+                metadata=reply.get("metadata"),
             )
             message_id, work_order = out.id, conversation.id
         outbox = live.gateway.outbox
@@ -149,7 +161,9 @@ class EmailDriver:
             await asyncio.wait_for(outbox.outcome.wait_for(lambda: outbox.outcomes_recorded > recorded), 10)
         async with live.gateway.session_factory() as session:
             item = await session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-        return summarize(received, root=root, work_order=work_order, provider_id=item.provider_message_id if item else None)
+        return summarize(
+            received, root=root, work_order=work_order, provider_id=item.provider_message_id if item else None
+        )
 
 
 def summarize(mail: RelayedMail, *, root: str, work_order: int, provider_id: str | None) -> dict[str, Any]:

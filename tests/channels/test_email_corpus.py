@@ -31,7 +31,9 @@ async def test_corpus_mail_over_smtp_is_stored_correctly(sqlite_url: str) -> Non
         driver = EmailDriver(None)
         for case in SELECTED:
             raw = (directory / case.path).read_bytes()
-            delivery = await driver.deliver(live, Envelope(raw, rcpt=(f"office@{DOMAIN}",), mail_options=("BODY=8BITMIME",)))
+            delivery = await driver.deliver(
+                live, Envelope(raw, rcpt=(f"office@{DOMAIN}",), mail_options=("BODY=8BITMIME",))
+            )
             assert delivery.outcome == 250 and delivery.inquiry_id is not None, case.path
             async with live.gateway.session_factory() as session:
                 message = await session.get(Message, delivery.inquiry_id)

@@ -62,7 +62,10 @@ def message_id(raw: bytes) -> str:
 
 
 async def test_mailbox_answered_once_across_restart(database_url: str) -> None:
-    first, second, third = (mail(t, sender="wang@example.org") for t in ("社保卡丢了怎么办", "身份证过期了怎么换", "营业执照怎么办理"))
+    first, second, third = (
+        mail(t, sender="wang@example.org")
+        for t in ("社保卡丢了怎么办", "身份证过期了怎么换", "营业执照怎么办理")
+    )
     async with dovecot_server() as dovecot, smtp_relay() as relay:
         await append(dovecot, first)
         async with email_gateway(database_url, relay, smtp_port=0, imap_url=[dovecot.url()]) as live:
@@ -94,11 +97,15 @@ async def test_mailbox_messages_are_moved_after_commit(sqlite_url: str) -> None:
     question = mail("社保卡丢了怎么办")
     async with dovecot_server() as dovecot, smtp_relay() as relay:
         await append(dovecot, question)
-        async with email_gateway(sqlite_url, relay, smtp_port=0, imap_url=[dovecot.url()], imap_move_to="Processed") as live:
+        async with email_gateway(
+            sqlite_url, relay, smtp_port=0, imap_url=[dovecot.url()], imap_move_to="Processed"
+        ) as live:
             await relay.next_mail()
             await handled(live, 1)
             async with live.gateway.session_factory() as session:
-                stored = await session.scalar(select(Message).where(Message.provider_message_id == message_id(question)))
+                stored = await session.scalar(
+                    select(Message).where(Message.provider_message_id == message_id(question))
+                )
         assert stored is not None and stored.extra["received_via"] == "imap"
         assert await folder_state(dovecot, "INBOX") == []
         assert await folder_state(dovecot, "Processed") == [(message_id(question), True)]

@@ -37,8 +37,13 @@ INBOUND_CASES = [
         "chinese question to an accepted domain",
         Envelope(mail("第一次办身份证需要什么材料？", subject="身份证")),
         250,
-        {"text": "第一次办身份证需要什么材料？", "subject": "身份证", "channel": "email", "author": "citizen",
-         "language": "zh"},
+        {
+            "text": "第一次办身份证需要什么材料？",
+            "subject": "身份证",
+            "channel": "email",
+            "author": "citizen",
+            "language": "zh",
+        },
     ),
     InboundCase(
         "gbk body and encoded subject",
@@ -65,8 +70,12 @@ INBOUND_CASES = [
         250,
         {"subject": "办证", "text": "办证要多久", "provider_message_id": "u8-1@example.org"},
     ),
-    InboundCase("another domain is refused (no open relay)", Envelope(mail("hi"), rcpt=("x@example.com",)), 550),
-    InboundCase("declared SIZE over the limit", Envelope(mail("hi"), mail_options=(f"SIZE={MAX_BYTES * 10}",)), 552),
+    InboundCase(
+        "another domain is refused (no open relay)", Envelope(mail("hi"), rcpt=("x@example.com",)), 550
+    ),
+    InboundCase(
+        "declared SIZE over the limit", Envelope(mail("hi"), mail_options=(f"SIZE={MAX_BYTES * 10}",)), 552
+    ),
     InboundCase("message over SIZE", Envelope(mail("长" * MAX_BYTES)), 552),
     InboundCase(
         "too many recipients",
@@ -84,13 +93,19 @@ async def relay() -> AsyncIterator[SmtpRelayDouble]:
 
 @pytest.fixture
 async def live(sqlite_url: str, relay: SmtpRelayDouble) -> AsyncIterator[LiveGateway]:
-    async with email_gateway(sqlite_url, relay, smtp_max_message_bytes=MAX_BYTES, smtp_max_recipients=2) as gw:
+    async with email_gateway(
+        sqlite_url, relay, smtp_max_message_bytes=MAX_BYTES, smtp_max_recipients=2
+    ) as gw:
         yield gw
 
 
-async def test_inbound_table(database_url: str, relay: SmtpRelayDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_inbound_table(
+    database_url: str, relay: SmtpRelayDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every inbound case on one gateway per database backend (a gateway per case costs ~1 s)."""
-    async with email_gateway(database_url, relay, smtp_max_message_bytes=MAX_BYTES, smtp_max_recipients=2) as gw:
+    async with email_gateway(
+        database_url, relay, smtp_max_message_bytes=MAX_BYTES, smtp_max_recipients=2
+    ) as gw:
         forbid_egress(monkeypatch)
         for case in INBOUND_CASES:
             await check_inbound(gw, EmailDriver(relay), case)
@@ -113,7 +128,9 @@ async def test_question_gets_one_threaded_reply(
 
     async with live.gateway.session_factory() as session:
         conversation = await session.scalar(select(Conversation).where(Conversation.key == citizen_id))
-        raw = await session.scalar(select(func.count()).select_from(Message).where(Message.provider_message_id == citizen_id))
+        raw = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.provider_message_id == citizen_id)
+        )
     assert conversation is not None and raw == 1
     assert reply["To"] == "li.lei@example.org"
     assert reply["Subject"] == f"Re: 身份证 [#{conversation.id}]"  # one Re:, never stacked
@@ -127,8 +144,15 @@ async def test_question_gets_one_threaded_reply(
     assert len(rows) == 1 and rows[0].provider_message_id == str(reply["Message-ID"]).strip("<>")
 
     # The citizen answers our reply: threaded by In-Reply-To/References into the same conversation.
-    follow = mail("还需要照片吗", subject=str(reply["Subject"]), sender="li.lei@example.org",
-                  headers={"In-Reply-To": str(reply["Message-ID"]), "References": f"<{citizen_id}> {reply['Message-ID']}"})
+    follow = mail(
+        "还需要照片吗",
+        subject=str(reply["Subject"]),
+        sender="li.lei@example.org",
+        headers={
+            "In-Reply-To": str(reply["Message-ID"]),
+            "References": f"<{citizen_id}> {reply['Message-ID']}",
+        },
+    )
     # A client that dropped the threading headers: the work-order tag in the subject joins it.
     tagged = mail("我还想问一下", subject=f"新问题 [#{conversation.id}]", sender="li.lei@example.org")
     # A stranger using the same tag starts a conversation of their own.
@@ -138,9 +162,11 @@ async def test_question_gets_one_threaded_reply(
         assert code == 250, text
     await live.gateway.pipeline.drain()
     async with live.gateway.session_factory() as session:
-        ids = list(await session.scalars(
-            select(Message.conversation_id).where(Message.direction == "in").order_by(Message.id)
-        ))
+        ids = list(
+            await session.scalars(
+                select(Message.conversation_id).where(Message.direction == "in").order_by(Message.id)
+            )
+        )
     assert ids[:3] == [conversation.id] * 3 and ids[3] != conversation.id
     assert_no_secrets_logged(caplog.records, ["li.lei@example.org", "mallory", "第一次办身份证"])
 
@@ -174,8 +200,11 @@ def _dsn(original_id: str, *, action: str, status: str) -> bytes:
 async def test_auto_reply_and_bounce_get_no_answer(live: LiveGateway, relay: SmtpRelayDouble) -> None:
     await smtp_session(smtp_port(live), Envelope(mail("社保卡丢了怎么办")))
     ours = str((await relay.next_mail()).message["Message-ID"]).strip("<>")
-    vacation = mail("I am out of the office until Monday.", subject="Automatic reply: 咨询",
-                    headers={"Auto-Submitted": "auto-replied"})
+    vacation = mail(
+        "I am out of the office until Monday.",
+        subject="Automatic reply: 咨询",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
     delayed = Envelope(_dsn(ours, action="delayed", status="4.4.1"), mail_from="")
     failed = Envelope(_dsn(ours, action="failed", status="5.1.1"), mail_from="")
     for envelope in (Envelope(vacation), delayed):
@@ -188,9 +217,11 @@ async def test_auto_reply_and_bounce_get_no_answer(live: LiveGateway, relay: Smt
     await live.gateway.pipeline.drain()
     async with live.gateway.session_factory() as session:
         sent = await session.scalar(select(Message).where(Message.provider_message_id == ours))
-        automatic = list(await session.scalars(
-            select(Message).where(Message.direction == "in").order_by(Message.id).offset(1)
-        ))
+        automatic = list(
+            await session.scalars(
+                select(Message).where(Message.direction == "in").order_by(Message.id).offset(1)
+            )
+        )
     assert sent is not None and (sent.state, sent.error_code) == ("failed", "5.1.1")
     assert "mailbox unavailable" in (sent.error_reason or "")
     assert [(m.decision, m.extra["directive"]) for m in automatic] == [("ignore", "ignore")] * 3
@@ -204,7 +235,9 @@ async def test_relay_4xx_is_retried_then_delivered(live: LiveGateway, relay: Smt
     outbox = live.gateway.outbox
     for recorded in (1, 2):
         async with outbox.outcome:
-            await asyncio.wait_for(outbox.outcome.wait_for(lambda n=recorded: outbox.outcomes_recorded >= n), 10)
+            await asyncio.wait_for(
+                outbox.outcome.wait_for(lambda n=recorded: outbox.outcomes_recorded >= n), 10
+            )
         # A scheduled retry does not wake the idle worker (it rechecks every 5 s): wake it, as a
         # committed row would, so the test runs at the backoff's pace.
         outbox.notify()
@@ -241,10 +274,18 @@ OUTBOUND_CASES = [
     OutboundCase(
         "bot answer is threaded and marked automatic",
         {"text": "请携带户口簿。", "author": "bot", "metadata": {"subject": "Re: 回复: RE: 身份证"}},
-        {"to": ["citizen@example.org"], "from": f"service@{DOMAIN}", "subject": "Re: 身份证 [#N]",
-         "in_reply_to": "<ROOT>", "references": "<ROOT>", "auto_submitted": "auto-replied",
-         "content_type": "multipart/alternative", "text": "请携带户口簿。", "message_id_domain": DOMAIN,
-         "message_id_recorded": True},
+        {
+            "to": ["citizen@example.org"],
+            "from": f"service@{DOMAIN}",
+            "subject": "Re: 身份证 [#N]",
+            "in_reply_to": "<ROOT>",
+            "references": "<ROOT>",
+            "auto_submitted": "auto-replied",
+            "content_type": "multipart/alternative",
+            "text": "请携带户口簿。",
+            "message_id_domain": DOMAIN,
+            "message_id_recorded": True,
+        },
     ),
     OutboundCase(
         "operator reply is not marked automatic",
@@ -254,17 +295,28 @@ OUTBOUND_CASES = [
     OutboundCase(
         "html alternative is escaped",
         {"text": "<script>alert(1)</script> & 5 > 3\n第二行", "author": "operator"},
-        {"html": '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
-                 "<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; 5 &gt; 3<br>\n第二行</p>\n</body></html>\n",
-         "subject": "Re: [#N]"},
+        {
+            "html": '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
+            "<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; 5 &gt; 3<br>\n第二行</p>\n</body></html>\n",
+            "subject": "Re: [#N]",
+        },
     ),
     OutboundCase(
         "answer carries the department's contact details",
-        {"text": "请到窗口办理。", "metadata": {"decision": "answer", "department_id": "human-resources",
-                                         "subject": "社保", "language": "zh"}},
-        {"text": "请到窗口办理。\n\n-- \n临江市人力资源和社会保障局\n电话: 咨询 0999-55502200; 投诉 0999-55502201\n"
-                 "地址: 临江市人民路12号\n办公时间: 周一至周五 8:30-12:00，14:00-17:30（法定节假日除外）\n"
-                 "邮箱: renshe@linjiang.example"},
+        {
+            "text": "请到窗口办理。",
+            "metadata": {
+                "decision": "answer",
+                "department_id": "human-resources",
+                "subject": "社保",
+                "language": "zh",
+            },
+        },
+        {
+            "text": "请到窗口办理。\n\n-- \n临江市人力资源和社会保障局\n电话: 咨询 0999-55502200; 投诉 0999-55502201\n"
+            "地址: 临江市人民路12号\n办公时间: 周一至周五 8:30-12:00，14:00-17:30（法定节假日除外）\n"
+            "邮箱: renshe@linjiang.example"
+        },
     ),
     OutboundCase(
         "a queue acknowledgement has no contact details",

@@ -137,12 +137,14 @@ async def _running(root: Path, user: str, password: str) -> AsyncIterator[Doveco
     (root / "passwd").chmod(0o644)
     port = free_port()
     config = root / "dovecot.conf"
-    config.write_text(
-        _CONFIG.format(root=root, user=run_user, group=group, uid=uid, gid=gid, port=port)
-    )
+    config.write_text(_CONFIG.format(root=root, user=run_user, group=group, uid=uid, gid=gid, port=port))
     process = await asyncio.create_subprocess_exec(
-        DOVECOT, "-F", "-c", str(config),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        DOVECOT,
+        "-F",
+        "-c",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         await _wait_listening(port, process, root / "dovecot.log")
