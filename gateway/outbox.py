@@ -291,9 +291,9 @@ class OutboxWorker:
                     )
                 else:
                     await self._record_failure(item, error)
-            except STORAGE_ERRORS:
+            except STORAGE_ERRORS as exc:
                 # The row stays claimed; its lease running out makes it due again.
-                log.error("outbox item %s: outcome could not be recorded (database unavailable)", item.id)
+                log.error("outbox item %s: outcome could not be recorded (%s)", item.id, exc)
         finally:
             self._slots.release()
 
@@ -358,7 +358,7 @@ class OutboxWorker:
             # raced ahead (Twilio's "delivered" callback) must not be overwritten with "sent".
             await session.execute(
                 update(Message.__table__)
-                .where(Message.id == bindparam("b_id"), Message.state.in_(("pending", "sending")))
+                .where(Message.id == bindparam("b_id"), or_(Message.state == "pending", Message.state == "sending"))
                 .values(state=bindparam("b_state")),
                 [{"b_id": item.message_id, "b_state": status} for item, _, status, _, _ in batch],
             )

@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     fax_senders: CommaList = []
     fax_outbound: str | None = None
     # [channels]
-    channels_enabled: CommaList = ["webchat"]
+    channels_enabled: CommaList = ["webchat", "email", "sms"]
     channels_plugins: CommaList = []
     # [kb]
     kb_import_on_start: CommaList = []

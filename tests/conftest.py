@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,3 +36,22 @@ async def gateway_live(database_url: str) -> AsyncIterator[LiveGateway]:
 
     async with live_gateway(settings_for_test(database_url)) as live:
         yield live
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_error_logs(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test during which the gateway logged an ERROR it did not ask for.
+
+    Errors logged by background workers (an outcome that could not be recorded, a decision that
+    failed) do not fail the request that caused them; this makes them fail the test instead.
+    Tests that provoke errors on purpose carry ``@pytest.mark.allow_error_logs``.
+    """
+    yield
+    if request.node.get_closest_marker("allow_error_logs"):
+        return
+    errors = [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.get_records("call")
+        if r.levelno >= logging.ERROR and r.name.startswith(("gateway", "channels", "responder", "normalizer"))
+    ]
+    assert not errors, f"unexpected error logs: {errors[:3]}"

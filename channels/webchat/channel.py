@@ -86,7 +86,7 @@ class WebchatChannel(Channel):
             author=message.author,
             options=list(message.options),
         )
-        delivered = await self.hub.publish(message.conversation_key, frame)
+        delivered = await self.hub.publish(message.conversation_key, frame, message.message_id)
         return SendResult(provider_message_id=None, status="delivered" if delivered else "stored")
 
     async def aclose(self) -> None:
@@ -105,6 +105,9 @@ class WebchatChannel(Channel):
                     self.context.session_factory, token, self.settings.webchat_history_limit
                 )
                 await socket.send_text(protocol.session_frame(token, history))
+                shown = {item["message_id"] for item in history}
+                for frame in self.hub.take_undelivered(token, shown):
+                    await socket.send_text(frame)
             await self._read_frames(socket, token)
         except WebSocketDisconnect:
             pass

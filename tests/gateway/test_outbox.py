@@ -136,6 +136,11 @@ async def test_two_workers_never_send_the_same_row_twice(gateway: Gateway) -> No
     await asyncio.gather(gateway.outbox.run_until_idle(), second.run_until_idle(), gateway.outbox.run_until_idle())
     delivered = [m.message_id for m in flaky(gateway).delivered]
     assert sorted(delivered) == sorted(ids)  # every row once, none twice
+    async with gateway.session_factory() as session:
+        rows = list(await session.scalars(select(OutboxItem)))
+        states = set(await session.scalars(select(Message.state).where(Message.id.in_(ids))))
+    assert {row.status for row in rows} == {"sent"} and all(row.attempts == 1 for row in rows)
+    assert states == {"sent"}
 
 
 async def test_idempotency_key_refuses_a_second_copy(gateway: Gateway) -> None:
