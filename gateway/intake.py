@@ -40,14 +40,29 @@ def attachment_records(inquiry: Inquiry) -> list[dict[str, Any]]:
 
 def blobs_for(message_id: int, inquiry: Inquiry) -> list[Blob]:
     blobs = [
-        Blob(message_id=message_id, kind="attachment", filename=a.filename, content_type=a.content_type,
-             size=a.size, data=a.data, note=a.note)
+        Blob(
+            message_id=message_id,
+            kind="attachment",
+            filename=a.filename,
+            content_type=a.content_type,
+            size=a.size,
+            data=a.data,
+            note=a.note,
+        )
         for a in inquiry.attachments
     ]
     if inquiry.raw_source is not None:
         content_type = "message/rfc822" if inquiry.channel == "email" else "application/octet-stream"
-        blobs.append(Blob(message_id=message_id, kind="raw", filename="source", size=len(inquiry.raw_source),
-                          content_type=content_type, data=inquiry.raw_source))
+        blobs.append(
+            Blob(
+                message_id=message_id,
+                kind="raw",
+                filename="source",
+                size=len(inquiry.raw_source),
+                content_type=content_type,
+                data=inquiry.raw_source,
+            )
+        )
     return blobs
 
 
@@ -140,14 +155,16 @@ class Intake:
                 results.append((ids[index], not first))
         return results
 
-    async def _already_stored(self, session: AsyncSession, inquiries: list[Inquiry]) -> dict[tuple[str, str], int]:
+    async def _already_stored(
+        self, session: AsyncSession, inquiries: list[Inquiry]
+    ) -> dict[tuple[str, str], int]:
         keys = {(i.channel, i.provider_message_id) for i in inquiries}
         rows = await session.execute(
             select(Message.channel, Message.provider_message_id, Message.id).where(
                 Message.direction == "in", tuple_(Message.channel, Message.provider_message_id).in_(keys)
             )
         )
-        return {(channel, provider_id): message_id for channel, provider_id, message_id in rows}
+        return {(channel, str(provider_id)): message_id for channel, provider_id, message_id in rows}
 
     async def _insert_fresh(self, session: AsyncSession, fresh: list[Inquiry]) -> list[int]:
         contacts = {(i.channel, i.sender) for i in fresh}
@@ -166,10 +183,16 @@ class Intake:
         }
         conversations: dict[tuple[str, str], dict[str, Any]] = {}
         for i in fresh:
-            conversations.setdefault((i.channel, i.conversation_key), {
-                "channel": i.channel, "key": i.conversation_key, "status": "open", "subject": i.subject[:500],
-                "contact_id": contact_ids[(i.channel, i.sender)],
-            })
+            conversations.setdefault(
+                (i.channel, i.conversation_key),
+                {
+                    "channel": i.channel,
+                    "key": i.conversation_key,
+                    "status": "open",
+                    "subject": i.subject[:500],
+                    "contact_id": contact_ids[(i.channel, i.sender)],
+                },
+            )
         await session.execute(
             _insert(session, Conversation)
             .values(list(conversations.values()))
@@ -193,7 +216,9 @@ class Intake:
             .where(Conversation.id.in_(set(conversation_ids.values())))
             .values(last_message_at=utcnow())
         )
-        session.add_all([blob for message_id, i in zip(ids, fresh, strict=True) for blob in blobs_for(message_id, i)])
+        session.add_all(
+            [blob for message_id, i in zip(ids, fresh, strict=True) for blob in blobs_for(message_id, i)]
+        )
         return ids
 
     async def persist_one(self, inquiry: Inquiry) -> tuple[int, bool]:

@@ -25,9 +25,9 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -42,6 +42,8 @@ from gateway.store.models import Conversation, Message, OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
 
+# The Core table: an executemany UPDATE with a WHERE beyond the primary key needs it.
+MESSAGES = cast(Table, Message.__table__)
 IDLE_RECHECK_SECONDS = 5.0  # upper bound on how late a due retry (or a missed NOTIFY) is seen
 DEAD_WORKER_SWEEP_SECONDS = 30.0  # how often rows of workers that died are looked for
 STORAGE_ERRORS = (SQLAlchemyError, OSError)
@@ -357,13 +359,13 @@ class OutboxWorker:
             # Only a message still waiting takes the send's state: a delivery receipt that
             # raced ahead (Twilio's "delivered" callback) must not be overwritten with "sent".
             await session.execute(
-                update(Message.__table__)
+                update(MESSAGES)
                 .where(Message.id == bindparam("b_id"), or_(Message.state == "pending", Message.state == "sending"))
                 .values(state=bindparam("b_state")),
                 [{"b_id": item.message_id, "b_state": status} for item, _, status, _, _ in batch],
             )
             await session.execute(
-                update(Message.__table__)
+                update(MESSAGES)
                 .where(Message.id == bindparam("b_id"))
                 .values(provider_message_id=bindparam("b_provider_id")),
                 [{"b_id": item.message_id, "b_provider_id": provider_id} for item, provider_id, _, _, _ in batch],

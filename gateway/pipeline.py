@@ -18,16 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import Capabilities
 from gateway.errors import StorageUnavailable
+from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.outbox import backoff_delay, enqueue_reply
 from gateway.store.db import SessionFactory
-from gateway.store.models import Blob, Conversation, Message, utcnow
-from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
+from gateway.store.models import Conversation, Message
 from normalizer import Inquiry
 from responder.policy import Decision, answer_record, pick_option
 from responder.render import RenderContext, render_for_channel
@@ -40,40 +40,6 @@ KB_CHECK_SECONDS = 1.0
 
 # A conversation waiting for a person: the bot stays quiet and new messages join the queue.
 HUMAN_STATES = frozenset({"queued", "forwarded"})
-
-
-def _attachment_records(inquiry: Inquiry) -> list[dict[str, Any]]:
-    return [
-        {"filename": a.filename, "content_type": a.content_type, "size": a.size, "url": a.url, "note": a.note}
-        for a in inquiry.attachments
-    ]
-
-
-def _blobs(message_id: int, inquiry: Inquiry) -> list[Blob]:
-    blobs = [
-        Blob(
-            message_id=message_id,
-            kind="attachment",
-            filename=a.filename,
-            content_type=a.content_type,
-            size=a.size,
-            data=a.data,
-            note=a.note,
-        )
-        for a in inquiry.attachments
-    ]
-    if inquiry.raw_source is not None:
-        blobs.append(
-            Blob(
-                message_id=message_id,
-                kind="raw",
-                filename="source",
-                size=len(inquiry.raw_source),
-                content_type="message/rfc822" if inquiry.channel == "email" else "application/octet-stream",
-                data=inquiry.raw_source,
-            )
-        )
-    return blobs
 
 
 class Pipeline:
@@ -97,6 +63,7 @@ class Pipeline:
         self.responder = responder
         self.metrics = metrics
         self.on_outbox_write = on_outbox_write
+        self.intake = Intake(session_factory)
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._kb_checked_at = -KB_CHECK_SECONDS
 
@@ -107,7 +74,7 @@ class Pipeline:
         give its sender a temporary failure.
         """
         try:
-            inquiry_id, duplicate = await self._persist(inquiry)
+            inquiry_id, duplicate = await self.intake.persist(inquiry)
         except (OperationalError, DBAPIError, OSError) as exc:
             raise StorageUnavailable("the inquiry could not be stored") from exc
         if duplicate:
@@ -115,45 +82,6 @@ class Pipeline:
         else:
             self._queue.put_nowait(inquiry_id)
         return inquiry_id
-
-    async def _persist(self, inquiry: Inquiry) -> tuple[int, bool]:
-        try:
-            async with self.session_factory() as session, session.begin():
-                contact = await get_or_create_contact(session, inquiry.channel, inquiry.sender)
-                conversation = await get_or_create_conversation(
-                    session, inquiry.channel, inquiry.conversation_key, contact.id, inquiry.subject
-                )
-                message = Message(
-                    conversation_id=conversation.id,
-                    channel=inquiry.channel,
-                    direction="in",
-                    author="citizen",
-                    provider_message_id=inquiry.provider_message_id,
-                    subject=inquiry.subject[:500],
-                    text=inquiry.text,
-                    language=inquiry.language,
-                    attachments=_attachment_records(inquiry),
-                    extra={"recipient": inquiry.recipient, **inquiry.metadata},
-                    state="received",
-                    created_at=inquiry.received_at,
-                )
-                session.add(message)
-                conversation.last_message_at = utcnow()
-                await session.flush()
-                session.add_all(_blobs(message.id, inquiry))
-                return message.id, False
-        except IntegrityError:
-            async with self.session_factory() as session:
-                existing = await session.scalar(
-                    select(Message.id).where(
-                        Message.channel == inquiry.channel,
-                        Message.direction == "in",
-                        Message.provider_message_id == inquiry.provider_message_id,
-                    )
-                )
-            if existing is None:
-                raise
-            return existing, True
 
     async def recover(self) -> int:
         """Queue every inbound message accepted but not yet decided; return how many."""

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 from starlette.websockets import WebSocket
 
-
 # Longer than any outbox outcome takes to commit; after it the reply is in the history.
 UNDELIVERED_TTL = 120.0
 

@@ -72,7 +72,7 @@ def test_ask_json_lines(env: Path, capsys: pytest.CaptureFixture[str], monkeypat
 
 
 def test_ask_reads_one_question_a_line_from_stdin(env: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - the exit code is asserted below
         [sys.executable, "-m", "gateway", "ask", "--json"], cwd=REPO, capture_output=True, text=True, timeout=120,
         input="社保卡丢了怎么办\nHow do I apply for a residence permit?\n",
         env={**_environ(), "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
