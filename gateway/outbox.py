@@ -65,7 +65,8 @@ async def enqueue_reply(
     metadata: Mapping[str, Any] | None = None,
     idempotency_key: str | None = None,
 ) -> Message:
-    """Add an outbound message and its outbox row to ``session`` (the caller commits).
+    """Add an outbound message and its outbox row to ``session`` (the caller commits; the
+    message's ``id`` is set by the flush that commit performs).
 
     ``idempotency_key`` defaults to a fresh UUID; callers that may be retried (an API client
     sending ``Idempotency-Key``) pass their own, and the unique constraint refuses a second copy.
@@ -81,8 +82,6 @@ async def enqueue_reply(
         in_reply_to_id=in_reply_to.id if in_reply_to is not None else None,
         extra={"options": options or []},
     )
-    session.add(message)
-    await session.flush()
     payload = {
         "recipient": recipient,
         "conversation_key": conversation.key,
@@ -93,9 +92,11 @@ async def enqueue_reply(
         "in_reply_to": in_reply_to.provider_message_id if in_reply_to is not None else None,
         "metadata": dict(metadata or {}),
     }
+    # No flush here: the unit of work inserts the message first (it knows the outbox row needs
+    # its id), so the replies of a whole batch of decisions go out in one multi-row INSERT.
     session.add(
         OutboxItem(
-            message_id=message.id,
+            message=message,
             channel=conversation.channel,
             idempotency_key=idempotency_key or uuid.uuid4().hex,
             payload=payload,
@@ -360,7 +361,10 @@ class OutboxWorker:
             # raced ahead (Twilio's "delivered" callback) must not be overwritten with "sent".
             await session.execute(
                 update(MESSAGES)
-                .where(Message.id == bindparam("b_id"), or_(Message.state == "pending", Message.state == "sending"))
+                .where(
+                    Message.id == bindparam("b_id"),
+                    or_(Message.state == "pending", Message.state == "sending"),
+                )
                 .values(state=bindparam("b_state")),
                 [{"b_id": item.message_id, "b_state": status} for item, _, status, _, _ in batch],
             )
@@ -368,7 +372,10 @@ class OutboxWorker:
                 update(MESSAGES)
                 .where(Message.id == bindparam("b_id"))
                 .values(provider_message_id=bindparam("b_provider_id")),
-                [{"b_id": item.message_id, "b_provider_id": provider_id} for item, provider_id, _, _, _ in batch],
+                [
+                    {"b_id": item.message_id, "b_provider_id": provider_id}
+                    for item, provider_id, _, _, _ in batch
+                ],
             )
 
         try:

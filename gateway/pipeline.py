@@ -149,8 +149,31 @@ class Pipeline:
         await self._refresh_responder()
         wrote_reply = False
         async with self.session_factory() as session, session.begin():
-            for inquiry_id in inquiry_ids:
-                wrote_reply |= await self._process_in(session, inquiry_id)
+            # The claim makes each decision happen once, even when two processes recover the same
+            # inquiries: only rows still "received" move to "decided", and only those are decided.
+            claimed = list(
+                await session.scalars(
+                    update(Message)
+                    .where(Message.id.in_(inquiry_ids), Message.state == "received")
+                    .values(state="decided")
+                    .returning(Message.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if not claimed:
+                return
+            messages = list(
+                await session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id))
+            )
+            conversation_ids = {m.conversation_id for m in messages}
+            conversations = {
+                c.id: c
+                for c in await session.scalars(
+                    select(Conversation).where(Conversation.id.in_(conversation_ids))
+                )
+            }
+            for message in messages:
+                wrote_reply |= await self._decide(session, conversations[message.conversation_id], message)
         if wrote_reply:
             self.on_outbox_write()
 
@@ -160,21 +183,6 @@ class Pipeline:
         if now - self._kb_checked_at >= KB_CHECK_SECONDS:
             self._kb_checked_at = now
             await self.responder.reload(self.session_factory)
-
-    async def _process_in(self, session: AsyncSession, inquiry_id: int) -> bool:
-        message = await session.get(Message, inquiry_id)
-        if message is None or message.state != "received":
-            return False
-        conversation = await session.get(Conversation, message.conversation_id)
-        assert conversation is not None
-        claimed = await session.execute(
-            update(Message)
-            .where(Message.id == inquiry_id, Message.state == "received")
-            .values(state="decided")
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return False  # another process decided it first
-        return await self._decide(session, conversation, message)
 
     async def _decide(self, session: AsyncSession, conversation: Conversation, message: Message) -> bool:
         recipient = conversation.contact.address

@@ -189,6 +189,8 @@ class OutboxItem(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
+    message: Mapped[Message] = relationship(lazy="raise")
+
 
 class Department(Base):
     """A government department: contact record and routing target."""
