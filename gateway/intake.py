@@ -206,11 +206,14 @@ class Intake:
                 )
             )
         }
-        inserted = await session.scalars(
-            insert(Message).returning(Message.id, sort_by_parameter_order=True),
+        # One executemany without RETURNING, then one SELECT for the ids: SQLite can only return
+        # ids in parameter order one row at a time, which would cost a statement per inquiry.
+        await session.execute(
+            insert(Message),
             [_message_values(i, conversation_ids[(i.channel, i.conversation_key)]) for i in fresh],
         )
-        ids = list(inserted)
+        stored = await self._already_stored(session, fresh)
+        ids = [stored[(i.channel, i.provider_message_id)] for i in fresh]
         await session.execute(
             update(Conversation)
             .where(Conversation.id.in_(set(conversation_ids.values())))
