@@ -8,7 +8,6 @@ the way the pipeline writes one and the relay double's copy is summarised.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -19,17 +18,16 @@ from email.utils import make_msgid
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import select
 
 from channels.email import EmailChannel
 from gateway.outbox import enqueue_reply
 from gateway.settings import Settings
-from gateway.store.models import Message, OutboxItem
+from gateway.store.models import Message
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
 from tests.channels.harness import Delivery
 from tests.doubles.smtp_relay import RelayedMail, SmtpRelayDouble
 from tests.support.dovecot import free_port
-from tests.support.live import LiveGateway, live_gateway, settings_for_test
+from tests.support.live import LiveGateway, live_gateway, outbox_settled, settings_for_test
 
 DOMAIN = "gateway.test"
 SERVICE = f"service@{DOMAIN}"
@@ -152,17 +150,12 @@ class EmailDriver:
                 in_reply_to=inbound,
                 metadata=reply.get("metadata"),
             )
-            message_id, work_order = out.id, conversation.id
-        outbox = live.gateway.outbox
-        recorded = outbox.outcomes_recorded
-        outbox.notify()
+        message_id, work_order = out.id, conversation.id  # ids are assigned by the commit's flush
+        live.gateway.outbox.notify()
         received = await self.relay.next_mail()
-        async with outbox.outcome:  # the send's outcome is recorded just after the relay's 250
-            await asyncio.wait_for(outbox.outcome.wait_for(lambda: outbox.outcomes_recorded > recorded), 10)
-        async with live.gateway.session_factory() as session:
-            item = await session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        item = await outbox_settled(live, message_id)  # recorded just after the relay's 250
         return summarize(
-            received, root=root, work_order=work_order, provider_id=item.provider_message_id if item else None
+            received, root=root, work_order=work_order, provider_id=item.provider_message_id
         )
 
 

@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from gateway.runtime import Gateway
 from gateway.serve import Listening, serve
 from gateway.settings import Settings, load_settings
+from gateway.store.models import OutboxItem
 from tests.support.paths import DEMO_KB, REPO
 
 
@@ -55,3 +58,21 @@ async def live_gateway(settings: Settings) -> AsyncIterator[LiveGateway]:
     finally:
         shutdown.set()
         await asyncio.wait_for(task, 30)
+
+
+async def outbox_settled(live: LiveGateway, message_id: int, timeout: float = 10.0) -> OutboxItem:
+    """Wait until the outbox has recorded a final outcome (sent or dead) for ``message_id``.
+
+    Race-free without polling: the outcome counter is read before each look at the row, and the
+    wait is for the counter to move past that value, so an outcome recorded in between is not missed.
+    """
+    outbox = live.gateway.outbox
+    async with asyncio.timeout(timeout):
+        while True:
+            seen = outbox.outcomes_recorded
+            async with live.gateway.session_factory() as session:
+                item = await session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+            if item is not None and item.status in ("sent", "dead"):
+                return item
+            async with outbox.outcome:
+                await outbox.outcome.wait_for(lambda seen=seen: outbox.outcomes_recorded > seen)
