@@ -1,16 +1,17 @@
 """The durable outbox: every reply is a row written in the same transaction as its decision.
 
-Writing (:func:`enqueue_reply`) happens inside the caller's transaction. Delivery is the
-:class:`OutboxWorker`'s job:
+Writing (:func:`gateway.replies.enqueue_reply`) happens inside the caller's transaction.
+Delivery is the :class:`OutboxWorker`'s job:
 
 1. *claim* due rows: ``pending`` rows whose ``next_attempt_at`` has come, and ``sending`` rows
    whose lease expired (their worker died mid-send). On PostgreSQL the candidate SELECT uses
    ``FOR UPDATE SKIP LOCKED`` so several processes share the work without blocking each other;
    the claim itself is a conditional UPDATE, so two claimants can never both win a row.
 2. *send* through the channel, at most ``outbox_concurrency`` at once.
-3. *record* the outcome: ``sent``; or back to ``pending`` with exponential backoff and jitter
-   on a :class:`~gateway.errors.RetryableSendError`; or ``dead`` on a permanent error or after
-   ``outbox_max_attempts`` attempts. Dead rows are listed by ``GET /api/v1/outbox?status=dead``.
+3. *record* the outcome (:mod:`gateway.outbox_outcomes`): ``sent``; or back to ``pending`` with
+   exponential backoff and jitter on a :class:`~gateway.errors.RetryableSendError`; or ``dead`` on
+   a permanent error or after ``outbox_max_attempts`` attempts. Dead rows are listed by
+   ``GET /api/v1/outbox?status=dead``.
 
 A committed row wakes the worker at once through :meth:`OutboxWorker.notify` (no polling delay);
 a timer still covers retries that fall due and rows written by other processes.
@@ -21,103 +22,27 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
-from sqlalchemy import text as sql_text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from channels.base import Channel, OutboundMessage, SendResult
-from gateway.errors import PermanentSendError, SendError
-from gateway.liveness import NOTIFY_CHANNEL, Liveness
+from gateway.errors import SendError
+from gateway.liveness import Liveness
 from gateway.metrics import Metrics
+from gateway.outbox_outcomes import OutcomeRecorder
+from gateway.retry import STORAGE_ERRORS, backoff_delay
 from gateway.settings import Settings
 from gateway.store.db import SessionFactory
-from gateway.store.models import Conversation, Message, OutboxItem, utcnow
+from gateway.store.models import OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
 
-# The Core table: an executemany UPDATE with a WHERE beyond the primary key needs it.
-MESSAGES = cast(Table, Message.__table__)
 IDLE_RECHECK_SECONDS = 5.0  # upper bound on how late a due retry (or a missed NOTIFY) is seen
 DEAD_WORKER_SWEEP_SECONDS = 30.0  # how often rows of workers that died are looked for
-STORAGE_ERRORS = (SQLAlchemyError, OSError)
-# Recording an outcome is retried this often before giving up: after a successful send, failing
-# to record it would let the lease expire and send the reply a second time.
-RECORD_ATTEMPTS = 6
-
-
-async def enqueue_reply(
-    session: AsyncSession,
-    conversation: Conversation,
-    text: str,
-    *,
-    author: str,
-    recipient: str,
-    in_reply_to: Message | None = None,
-    author_user_id: int | None = None,
-    options: list[dict[str, Any]] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    idempotency_key: str | None = None,
-) -> Message:
-    """Add an outbound message and its outbox row to ``session`` (the caller commits; the
-    message's ``id`` is set by the flush that commit performs).
-
-    ``idempotency_key`` defaults to a fresh UUID; callers that may be retried (an API client
-    sending ``Idempotency-Key``) pass their own, and the unique constraint refuses a second copy.
-    """
-    message = Message(
-        conversation_id=conversation.id,
-        channel=conversation.channel,
-        direction="out",
-        author=author,
-        author_user_id=author_user_id,
-        text=text,
-        state="pending",
-        in_reply_to_id=in_reply_to.id if in_reply_to is not None else None,
-        extra={"options": options or []},
-    )
-    payload = {
-        "recipient": recipient,
-        "conversation_key": conversation.key,
-        "text": text,
-        "author": author,
-        "inquiry_id": in_reply_to.id if in_reply_to is not None else None,
-        "options": options or [],
-        "in_reply_to": in_reply_to.provider_message_id if in_reply_to is not None else None,
-        "metadata": dict(metadata or {}),
-    }
-    # No flush here: the unit of work inserts the message first (it knows the outbox row needs
-    # its id), so the replies of a whole batch of decisions go out in one multi-row INSERT.
-    session.add(
-        OutboxItem(
-            message=message,
-            channel=conversation.channel,
-            idempotency_key=idempotency_key or uuid.uuid4().hex,
-            payload=payload,
-        )
-    )
-    conversation.last_message_at = utcnow()
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered to listeners when this transaction commits, and only then (NOTIFY semantics).
-        await session.execute(sql_text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return message
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Seconds to wait before retry number ``attempt`` (1-based): exponential with jitter.
-
-    "Equal jitter" (uniform between half the exponential bound and the bound, as in the AWS
-    Architecture Blog's "Exponential Backoff And Jitter") spreads the retries of many failed sends
-    so they do not hit a recovering provider at the same instant, yet never retries at once.
-    """
-    bound = min(cap, base * (2 ** max(0, attempt - 1)))
-    return (rng or random).uniform(bound / 2, bound)
 
 
 class OutboxWorker:
@@ -144,11 +69,18 @@ class OutboxWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.liveness = Liveness(engine, self.worker_id, self.notify)
-        # Outcomes (sent, retry scheduled, dead) recorded so far, with a condition to wait on them.
-        self.outcomes_recorded = 0
         self.idle = asyncio.Event()  # set while the worker waits for a wake-up (nothing due)
-        self._successes: list[tuple[OutboxItem, str | None, str, dt.datetime, asyncio.Future[None]]] = []
-        self.outcome = asyncio.Condition()
+        self.recorder = OutcomeRecorder(settings, session_factory, metrics, self.notify)
+
+    @property
+    def outcome(self) -> asyncio.Condition:
+        """Notified whenever an outcome is recorded (see :attr:`outcomes_recorded`)."""
+        return self.recorder.outcome
+
+    @property
+    def outcomes_recorded(self) -> int:
+        """Outcomes (sent, retry scheduled, dead) recorded so far by this worker."""
+        return self.recorder.outcomes_recorded
 
     def notify(self) -> None:
         """Tell the worker a new row was committed. Safe to call from any coroutine."""
@@ -289,11 +221,11 @@ class OutboxWorker:
                 error = exc
             try:
                 if error is None:
-                    await self._record_success(
+                    await self.recorder.success(
                         item, result.provider_message_id, result.status, result.sent_at
                     )
                 else:
-                    await self._record_failure(item, error)
+                    await self.recorder.failure(item, error)
             except STORAGE_ERRORS as exc:
                 # The row stays claimed; its lease running out makes it due again.
                 log.error("outbox item %s: outcome could not be recorded (%s)", item.id, exc)
@@ -312,126 +244,3 @@ class OutboxWorker:
         except Exception as exc:  # a channel bug must not kill the worker; retried like a network error
             log.exception("channel %s raised unexpectedly on outbox item %s", item.channel, item.id)
             raise SendError(f"unexpected {type(exc).__name__}") from exc
-
-    async def _persist_outcome(self, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
-        """Run ``write`` in a transaction, retrying through a short database outage."""
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
-            try:
-                async with self.session_factory() as session, session.begin():
-                    await write(session)
-                return
-            except STORAGE_ERRORS:
-                if attempt == RECORD_ATTEMPTS:
-                    raise
-                await asyncio.sleep(backoff_delay(attempt, 0.25, 5.0))
-
-    async def _record_success(
-        self, item: OutboxItem, provider_id: str | None, status: str, sent_at: dt.datetime
-    ) -> None:
-        """Record a successful send. Successes finishing together share one transaction (group
-        commit): under load that turns one commit per reply into one per burst."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._successes.append((item, provider_id, status, sent_at, done))
-        if len(self._successes) == 1:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_successes()))
-        await done
-        self.metrics.outbound_sent.labels(channel=item.channel).inc()
-        await self._announce_outcome()
-
-    async def _flush_successes(self) -> None:
-        batch, self._successes = self._successes, []
-
-        async def write(session: AsyncSession) -> None:
-            await session.execute(
-                update(OutboxItem),
-                [
-                    {
-                        "id": item.id,
-                        "status": "sent",
-                        "finished_at": sent_at,
-                        "provider_message_id": provider_id,
-                        "lease_until": None,
-                        "last_error": None,
-                        "last_error_code": None,
-                    }
-                    for item, provider_id, _, sent_at, _ in batch
-                ],
-            )
-            # Only a message still waiting takes the send's state: a delivery receipt that
-            # raced ahead (Twilio's "delivered" callback) must not be overwritten with "sent".
-            await session.execute(
-                update(MESSAGES)
-                .where(
-                    Message.id == bindparam("b_id"),
-                    or_(Message.state == "pending", Message.state == "sending"),
-                )
-                .values(state=bindparam("b_state")),
-                [{"b_id": item.message_id, "b_state": status} for item, _, status, _, _ in batch],
-            )
-            await session.execute(
-                update(MESSAGES)
-                .where(Message.id == bindparam("b_id"))
-                .values(provider_message_id=bindparam("b_provider_id")),
-                [
-                    {"b_id": item.message_id, "b_provider_id": provider_id}
-                    for item, provider_id, _, _, _ in batch
-                ],
-            )
-
-        try:
-            await self._persist_outcome(write)
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting sender, which decides
-            for *_, done in batch:
-                done.set_exception(exc)
-            return
-        for *_, done in batch:
-            done.set_result(None)
-
-    async def _announce_outcome(self) -> None:
-        async with self.outcome:
-            self.outcomes_recorded += 1
-            self.outcome.notify_all()
-
-    async def _record_failure(self, item: OutboxItem, error: SendError) -> None:
-        # A plain SendError (channel missing, unexpected exception) is treated as retryable:
-        # only an explicit PermanentSendError gives up before max_attempts.
-        permanent = isinstance(error, PermanentSendError)
-        dead = permanent or item.attempts >= self.settings.outbox_max_attempts
-        values: dict[str, Any] = {
-            "last_error": error.reason[:500],
-            "last_error_code": error.code,
-            "lease_until": None,
-        }
-        if dead:
-            values.update(status="dead", finished_at=utcnow())
-        else:
-            delay = backoff_delay(
-                item.attempts,
-                self.settings.outbox_backoff_base_seconds,
-                self.settings.outbox_backoff_max_seconds,
-            )
-            values.update(status="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
-
-        async def write(session: AsyncSession) -> None:
-            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
-            if dead:
-                await session.execute(
-                    update(Message)
-                    .where(Message.id == item.message_id)
-                    .values(state="failed", error_code=error.code, error_reason=error.reason[:500])
-                )
-
-        await self._persist_outcome(write)
-        kind = "dead" if dead else "retry"
-        if not dead:
-            self.notify()  # re-plan the worker's sleep: the retry may fall due before its current wake-up
-        self.metrics.send_failures.labels(channel=item.channel, kind=kind).inc()
-        await self._announce_outcome()
-        log.warning(
-            "outbox item %s on %s failed (%s, attempt %s): %s",
-            item.id,
-            item.channel,
-            kind,
-            item.attempts,
-            error,
-        )

@@ -18,14 +18,15 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import Capabilities
 from gateway.errors import StorageUnavailable
 from gateway.intake import Intake
 from gateway.metrics import Metrics
-from gateway.outbox import backoff_delay, enqueue_reply
+from gateway.replies import enqueue_reply
+from gateway.retry import STORAGE_ERRORS, backoff_delay
 from gateway.store.db import SessionFactory
 from gateway.store.models import Conversation, Message
 from normalizer import Inquiry
@@ -109,7 +110,7 @@ class Pipeline:
                 outages = 0
             except asyncio.CancelledError:
                 raise
-            except (SQLAlchemyError, OSError) as exc:
+            except STORAGE_ERRORS as exc:
                 # Storage blip: try these inquiries again later, backing off while it lasts.
                 outages += 1
                 delay = backoff_delay(outages, 0.5, 30.0)

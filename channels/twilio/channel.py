@@ -21,7 +21,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from channels.base import Capabilities, Channel, ChannelContext, Manifest, OutboundMessage, SendResult
 from channels.twilio import guard as guards
@@ -31,6 +30,7 @@ from channels.twilio.webhook import read_signed_form
 from gateway.contacts import clear_opted_out, opted_out_at, set_opted_out
 from gateway.delivery import DeliveryUpdate, record_delivery
 from gateway.errors import BadInput, PermanentSendError, RetryableSendError, StorageUnavailable
+from gateway.retry import STORAGE_ERRORS
 from gateway.settings import Settings
 from gateway.store.models import Contact, Conversation, Message
 from normalizer.inquiry import Inquiry
@@ -39,7 +39,6 @@ from normalizer.twilio import empty_messaging_response, parse_status_callback, p
 
 log = logging.getLogger(__name__)
 
-STORAGE_ERRORS = (OperationalError, DBAPIError, OSError)
 UNSUBSCRIBED = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # Twilio's message statuses → the gateway's delivery states (gateway/delivery.py ranks them).
 _STATES = {

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import auth
-from gateway.outbox import enqueue_reply
+from gateway.replies import enqueue_reply
 from gateway.runtime import Gateway
 from gateway.store.models import Conversation, Message, OutboxItem, User, utcnow
 from gateway.web import schemas

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.retry import STORAGE_ERRORS
 from gateway.store.models import OutboxItem
 
 router = APIRouter(include_in_schema=False)
@@ -28,7 +28,7 @@ async def readyz(request: Request) -> Response:
     try:
         async with gateway.session_factory() as session:
             await session.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError):
+    except STORAGE_ERRORS:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ready", "channels": sorted(gateway.channels)})
 

@@ -20,7 +20,7 @@ from typing import Any
 import aiosmtplib
 
 from channels.email import EmailChannel
-from gateway.outbox import enqueue_reply
+from gateway.replies import enqueue_reply
 from gateway.settings import Settings
 from gateway.store.models import Message
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation

@@ -11,7 +11,7 @@ import pytest
 
 from channels.registry import load_channel_class
 from gateway.errors import ConfigError
-from gateway.outbox import enqueue_reply
+from gateway.replies import enqueue_reply
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
 from tests.channels.echo_plugin import EchoChannel
 from tests.channels.harness import (

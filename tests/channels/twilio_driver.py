@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from gateway.outbox import enqueue_reply
+from gateway.replies import enqueue_reply
 from gateway.store.models import Message
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
 from tests.channels.harness import Delivery

@@ -12,7 +12,7 @@ from typing import Any
 import websockets
 from sqlalchemy import select
 
-from gateway.outbox import enqueue_reply
+from gateway.replies import enqueue_reply
 from gateway.store.models import Conversation
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
 from tests.channels.harness import Delivery

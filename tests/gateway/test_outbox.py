@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway import auth
-from gateway.outbox import OutboxWorker, backoff_delay, enqueue_reply
+from gateway.outbox import OutboxWorker
+from gateway.replies import enqueue_reply
+from gateway.retry import backoff_delay
 from gateway.runtime import Gateway
 from gateway.store.models import Message, OutboxItem, User, utcnow
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
