@@ -11,6 +11,7 @@ conversation and is part of the history the citizen gets on reconnect (status ``
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 import time
@@ -86,7 +87,16 @@ class WebchatChannel(Channel):
             author=message.author,
             options=list(message.options),
         )
-        delivered = await self.hub.publish(message.conversation_key, frame, message.message_id)
+        item = {
+            "direction": "out",
+            "text": message.text,
+            "from": message.author,
+            "inquiry_id": message.inquiry_id,
+            "message_id": message.message_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "options": list(message.options),
+        }
+        delivered = await self.hub.publish(message.conversation_key, frame, message.message_id, item)
         return SendResult(provider_message_id=None, status="delivered" if delivered else "stored")
 
     async def aclose(self) -> None:
@@ -104,10 +114,10 @@ class WebchatChannel(Channel):
                 history = await load_history(
                     self.context.session_factory, token, self.settings.webchat_history_limit
                 )
-                await socket.send_text(protocol.session_frame(token, history))
                 shown = {item["message_id"] for item in history}
-                for frame in self.hub.take_undelivered(token, shown):
-                    await socket.send_text(frame)
+                history += self.hub.recent_history(token, socket, shown)
+                history.sort(key=lambda item: item["message_id"])
+                await socket.send_text(protocol.session_frame(token, history))
             await self._read_frames(socket, token)
         except WebSocketDisconnect:
             pass

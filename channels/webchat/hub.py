@@ -7,11 +7,13 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.websockets import WebSocket
 
-# Longer than any outbox outcome takes to commit; after it the reply is in the history.
-UNDELIVERED_TTL = 120.0
+# Longer than any outbox outcome takes to commit; after it the reply is in the stored history.
+RECENT_TTL = 120.0
 
 
 class _Client:
@@ -22,6 +24,14 @@ class _Client:
         self.lock = asyncio.Lock()
 
 
+@dataclass(frozen=True, slots=True)
+class _Published:
+    at: float
+    message_id: int
+    history_item: dict[str, Any]
+    sent_to: frozenset[int]  # id() of the sockets it was pushed to
+
+
 class Hub:
     """Maps session tokens to their open sockets (a citizen may have several tabs open).
 
@@ -29,15 +39,14 @@ class Hub:
     while the new socket gets its ``session`` frame, so a reply published meanwhile waits and
     arrives after it, never before.
 
-    A reply published while a session has no socket is also kept here for a short while
-    (:data:`UNDELIVERED_TTL`): the outbox records it as stored only after ``publish`` returned, so a
-    citizen reconnecting in between would find it neither in the history nor pushed live.
-    :meth:`take_undelivered` hands such replies to the joining socket.
+    Replies published in the last :data:`RECENT_TTL` seconds are remembered too: the outbox marks a
+    reply sent only after ``publish`` returned, so a citizen reconnecting in between would not find
+    it in the stored history. :meth:`recent_history` gives a joining socket those it was not pushed.
     """
 
     def __init__(self) -> None:
         self._clients: dict[str, dict[WebSocket, _Client]] = defaultdict(dict)
-        self._undelivered: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
+        self._recent: dict[str, list[_Published]] = defaultdict(list)
 
     @asynccontextmanager
     async def joining(self, session: str, socket: WebSocket) -> AsyncIterator[None]:
@@ -63,13 +72,18 @@ class Hub:
         async with client.lock:
             await socket.send_text(frame)
 
-    async def publish(self, session: str, frame: str, message_id: int) -> int:
+    async def publish(self, session: str, frame: str, message_id: int, history_item: dict[str, Any]) -> int:
         """Send ``frame`` to every socket of ``session``; return how many received it."""
         clients = list(self._clients.get(session, {}).values())
-        if not clients:
-            self._keep_undelivered(session, message_id, frame)
-            return 0
-        results = await asyncio.gather(*(self._send_locked(c, frame) for c in clients), return_exceptions=True)
+        # Remembered in the same step as the snapshot above (no await between), so a socket that
+        # joins later either gets the frame pushed or finds it in recent_history, never both.
+        self._remember(
+            session,
+            _Published(time.monotonic(), message_id, history_item, frozenset(id(c.socket) for c in clients)),
+        )
+        results = await asyncio.gather(
+            *(self._send_locked(c, frame) for c in clients), return_exceptions=True
+        )
         delivered = 0
         for client, result in zip(clients, results, strict=True):
             if isinstance(result, BaseException):
@@ -78,17 +92,24 @@ class Hub:
                 delivered += 1
         return delivered
 
-    def _keep_undelivered(self, session: str, message_id: int, frame: str) -> None:
-        now = time.monotonic()
-        for key in [k for k, kept in self._undelivered.items() if kept[-1][0] < now - UNDELIVERED_TTL]:
-            del self._undelivered[key]  # prune stale sessions so the map cannot grow without bound
-        self._undelivered[session].append((now, message_id, frame))
+    def recent_history(
+        self, session: str, socket: WebSocket, already_shown: set[int]
+    ) -> list[dict[str, Any]]:
+        """History items of replies published lately that ``socket`` was not pushed and not shown."""
+        horizon = time.monotonic() - RECENT_TTL
+        return [
+            p.history_item
+            for p in self._recent.get(session, ())
+            if p.at >= horizon and id(socket) not in p.sent_to and p.message_id not in already_shown
+        ]
 
-    def take_undelivered(self, session: str, already_shown: set[int]) -> list[str]:
-        """Frames published to ``session`` while it had no socket and not in ``already_shown``."""
-        kept = self._undelivered.pop(session, [])
-        horizon = time.monotonic() - UNDELIVERED_TTL
-        return [frame for at, message_id, frame in kept if at >= horizon and message_id not in already_shown]
+    def _remember(self, session: str, published: _Published) -> None:
+        horizon = published.at - RECENT_TTL
+        for key in [k for k, kept in self._recent.items() if kept[-1].at < horizon]:
+            del self._recent[key]  # prune quiet sessions so the map cannot grow without bound
+        kept = self._recent[session]
+        kept[:] = [p for p in kept if p.at >= horizon]
+        kept.append(published)
 
     @staticmethod
     async def _send_locked(client: _Client, frame: str) -> None:

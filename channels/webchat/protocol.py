@@ -72,8 +72,14 @@ def reply_frame(
     *, inquiry_id: int | None, message_id: int, text: str, author: str, options: list[dict[str, Any]]
 ) -> str:
     return json.dumps(
-        {"type": "reply", "inquiry_id": inquiry_id, "message_id": message_id, "text": text,
-         "from": author, "options": options},
+        {
+            "type": "reply",
+            "inquiry_id": inquiry_id,
+            "message_id": message_id,
+            "text": text,
+            "from": author,
+            "options": options,
+        },
         ensure_ascii=False,
     )
 
