@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_KB := config/kb/departments.yaml,config/kb/services.yaml,config/kb/faq.yaml
 
-.PHONY: run test test-sqlite system-deps lint bench clean
+.PHONY: run test system-deps bench-deps lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
@@ -42,8 +42,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check gateway channels normalizer responder tests bench
 	$(BIN)/mypy gateway channels normalizer responder
 
-bench: $(STAMP)
+## make bench: the three benchmarks, each beside its same-run baseline (minutes; loopback only).
+bench: $(STAMP) bench-deps
 	$(BIN)/python bench/webchat_load.py
+	$(BIN)/python bench/twilio_load.py
+	$(BIN)/python bench/smtp_load.py
+
+# Postfix provides smtp-source and the reference MTA of the SMTP benchmark; installed unconfigured.
+bench-deps:
+	@if ! test -x /usr/sbin/smtp-source; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; \
+	  else \
+	    echo "postfix is missing: the SMTP benchmark will skip its Postfix comparison"; \
+	  fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

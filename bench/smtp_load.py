@@ -177,9 +177,10 @@ def bench_postfix(total: int) -> float | None:
         return None
     work = Path(tempfile.mkdtemp(prefix="smtp-bench-pf-"))
     conf, queue, maildir = work / "conf", work / "queue", work / "vmail"
-    conf.mkdir()
-    maildir.mkdir()
+    for directory in (conf, queue, maildir, work / "data"):
+        directory.mkdir()
     shutil.chown(maildir, "nobody", "nogroup")
+    shutil.chown(work / "data", "postfix")
     port = free_port()
     shutil.copy("/usr/share/postfix/master.cf.dist", conf / "master.cf")
     master = (conf / "master.cf").read_text().replace("smtp      inet", f"127.0.0.1:{port} inet", 1)
@@ -193,12 +194,29 @@ def bench_postfix(total: int) -> float | None:
         "virtual_uid_maps = static:65534\nvirtual_gid_maps = static:65534\n"
         "smtpd_recipient_restrictions = permit_mynetworks, reject\nmynetworks = 127.0.0.0/8\n"
         "default_process_limit = 100\nsmtpd_client_connection_count_limit = 0\n"
-        "maillog_file = /dev/null\n"
+        # Postfix logs to syslog by default; this machine may have none, and its errors are wanted.
+        f"maillog_file = {work}/maillog\nmaillog_file_prefixes = {work}\n"
     )
+    # The postfix command accepts "-c DIR" only for directories the default main.cf lists in
+    # alternate_config_directories (postconf(5)); list ours for the run and restore the file after.
+    default_main = Path("/etc/postfix/main.cf")
+    original = default_main.read_text() if default_main.exists() else None
+    default_main.write_text((original or "") + f"\nalternate_config_directories = {conf}\n")
     try:
-        subprocess.run([POSTFIX, "-c", str(conf), "start"], check=True, capture_output=True)
-    except subprocess.CalledProcessError as exc:
-        print(f"postfix: could not start a private instance ({exc.stderr.decode()[-300:].strip()}); skipped")
+        return _run_postfix(conf, work, maildir, port, total)
+    finally:
+        if original is None:
+            default_main.unlink()
+        else:
+            default_main.write_text(original)
+
+
+def _run_postfix(conf: Path, work: Path, maildir: Path, port: int, total: int) -> float | None:
+    assert POSTFIX is not None
+    started = subprocess.run([POSTFIX, "-c", str(conf), "start"], capture_output=True, check=False)
+    if started.returncode != 0:
+        log = (work / "maillog").read_text()[-300:] if (work / "maillog").exists() else started.stderr.decode()
+        print(f"postfix: could not start a private instance ({log.strip()}); skipped")
         shutil.rmtree(work, ignore_errors=True)
         return None
     try:
