@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -140,6 +141,9 @@ def bench_gateway(total: int) -> float:
         ),
         "GATEWAY_LOG_LEVEL": "WARNING",
         "GATEWAY_SMTP_RELAY_URL": f"smtp://127.0.0.1:{sink.port}",
+        # smtp-source sends everything from one address; without this the loop guard would
+        # (rightly) stop answering it after a few messages and the run would measure less work.
+        "GATEWAY_MAIL_AUTO_ANSWERS_PER_SENDER": "1000000",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve"],
@@ -156,6 +160,9 @@ def bench_gateway(total: int) -> float:
                 break
         else:
             raise SystemExit("gateway did not start")
+        # Keep reading its output: a full pipe would block the gateway's next log line.
+        drain = threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True)  # type: ignore[union-attr]
+        drain.start()
         accepted, seconds, tool = load(port, total, "gateway.test")
     finally:
         proc.terminate()
@@ -176,6 +183,7 @@ def bench_postfix(total: int) -> float | None:
         print("postfix: not installed (apt-get install postfix); comparison skipped")
         return None
     work = Path(tempfile.mkdtemp(prefix="smtp-bench-pf-"))
+    work.chmod(0o755)  # Postfix's daemons run as the postfix user and must reach data/ and queue/
     conf, queue, maildir = work / "conf", work / "queue", work / "vmail"
     for directory in (conf, queue, maildir, work / "data"):
         directory.mkdir()
