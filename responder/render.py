@@ -53,10 +53,19 @@ def render_for_segments(decision: Decision, max_segments: int, context: RenderCo
     return fit_to_segments(decision.reply, max_segments, link, language=decision.language)
 
 
+# A clarify on a channel that shows the options as buttons: the text only asks, the buttons list.
+_CHOOSE = {
+    "zh": "您是想问以下哪一项？请点选，或回复序号。",
+    "en": "Which of these did you mean? Choose one, or reply with its number.",
+}
+
+
 def render_for_channel(decision: Decision, capabilities: Capabilities, context: RenderContext) -> str:
     """The reply text for ``decision`` on a channel with ``capabilities``."""
     if capabilities.max_segments is not None:
         return render_for_segments(decision, capabilities.max_segments, context)
+    if decision.decision == "clarify" and capabilities.supports_options:
+        return _CHOOSE.get(decision.language, _CHOOSE["zh"])
     if decision.decision == "queue":
         text = queue_acknowledgement(decision.language, context.work_order, context.reply_hours)
     else:

@@ -42,11 +42,16 @@ def test_queue_acknowledgement_keeps_work_order_and_hours() -> None:
     assert "4711" in text and "24 小时" in text and count_segments(text).segments <= 3
 
 
-def test_webchat_rendering_is_unchanged() -> None:
+def test_clarify_lists_options_in_text_only_where_they_are_not_buttons() -> None:
     options = [Option("a", "户口迁移", 0.8), Option("b", "新生儿出生登记", 0.7)]
     clarify = Decision("clarify", None, None, 0.8, options, "", "police")
     clarify = Decision("clarify", None, None, 0.8, options, render_reply(clarify), "police")
-    assert render_for_channel(clarify, WEBCHAT, CONTEXT) == clarify.reply
+    buttons = render_for_channel(clarify, WEBCHAT, CONTEXT)
+    assert "户口迁移" not in buttons and "序号" in buttons  # the page shows the options as buttons
+    assert render_for_channel(clarify, Capabilities(rich_text=True), CONTEXT) == clarify.reply
+
+
+def test_webchat_answers_are_not_cut_or_linked() -> None:
     answer = Decision("answer", "idcard", "service", 0.9, [], LONG, "police")
     assert render_for_channel(answer, WEBCHAT, CONTEXT) == LONG  # no cut, no link
     tight = render_for_channel(answer, Capabilities(max_text_chars=10), CONTEXT)
