@@ -62,18 +62,24 @@ async def live(sqlite_url: str, tw: TwilioDouble) -> AsyncIterator[LiveGateway]:
         yield running
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait until ``check()`` holds: state written by background workers, read from the database."""
+async def eventually(live: LiveGateway, check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Wait until ``check()`` holds for outbox state, re-checking each time the outbox records an
+    outcome (the counter is read before each check, so an outcome in between is not missed)."""
+    outbox = live.gateway.outbox
     async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
+        while True:
+            seen = outbox.outcomes_recorded
+            if await check():
+                return
+            async with outbox.outcome:
+                await outbox.outcome.wait_for(lambda seen=seen: outbox.outcomes_recorded > seen)
 
 
 async def settle(live: LiveGateway) -> None:
     """Decide everything accepted and send everything due, so 'nothing more was sent' is final."""
     await live.gateway.pipeline.drain()
     await live.gateway.outbox.run_until_idle()
-    await eventually(lambda: _no_rows(live, "sending"))
+    await eventually(live, lambda: _no_rows(live, "sending"))
 
 
 async def _no_rows(live: LiveGateway, status: str) -> bool:
@@ -245,7 +251,7 @@ async def _contact(live: LiveGateway, address: str = CITIZEN) -> Contact | None:
 async def test_unsubscribed_21610_stops_further_sends(live: LiveGateway, tw: TwilioDouble) -> None:
     tw.opt_out(CITIZEN)  # the citizen replied STOP to Twilio directly
     await ask(live, tw, QUESTION, "SM" + "e" * 31 + "1")
-    await eventually(lambda: _no_rows(live, "pending"))
+    await eventually(live, lambda: _no_rows(live, "pending"))
     await settle(live)
     [row] = await outbox_rows(live)
     assert row.status == "dead" and row.last_error_code == "21610" and row.attempts == 1
