@@ -103,20 +103,14 @@ class MailboxPoller:
             delay = min(delay * 2, self.settings.imap_backoff_max_seconds)
 
     def _client(self, lost: asyncio.Event) -> aioimaplib.IMAP4:
-        timeout = self.settings.imap_timeout_seconds
-        if self.mailbox.tls:
-            return aioimaplib.IMAP4_SSL(
-                host=self.mailbox.host,
-                port=self.mailbox.port,
-                timeout=timeout,
-                ssl_context=ssl.create_default_context(),
-                conn_lost_cb=lambda _exc: lost.set(),
-            )
+        # Not IMAP4_SSL: its constructor takes no conn_lost_cb (TypeError). The base class speaks
+        # implicit TLS (RFC 8314) when given a context; the default one verifies chain and host name.
         return aioimaplib.IMAP4(
             host=self.mailbox.host,
             port=self.mailbox.port,
-            timeout=timeout,
+            timeout=self.settings.imap_timeout_seconds,
             conn_lost_cb=lambda _exc: lost.set(),
+            ssl_context=ssl.create_default_context() if self.mailbox.tls else None,
         )
 
     async def _session(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> None:

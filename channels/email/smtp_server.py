@@ -41,6 +41,12 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
         return None
     if not (settings.smtp_tls_cert and settings.smtp_tls_key):
         raise ConfigError("smtp_tls_cert", "tls_cert and tls_key must be set together")
+    for key, path in (("smtp_tls_cert", settings.smtp_tls_cert), ("smtp_tls_key", settings.smtp_tls_key)):
+        try:  # name the file that is missing or unreadable, not always the certificate
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read {path}: {exc.strerror}") from exc
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)

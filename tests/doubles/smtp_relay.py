@@ -3,6 +3,10 @@
 It stands in for the organisation's outgoing relay (an external provider). Switches make it answer
 like a real relay under trouble: ``fail_next(code, text, times)`` refuses the next messages at
 RCPT with a 4xx (temporary, e.g. greylisting) or 5xx (permanent, e.g. unknown user) reply.
+
+With a server ``tls`` context it speaks TLS like a submission relay: STARTTLS required before MAIL
+(``530`` otherwise; RFC 3207), or implicit TLS from the first byte (``implicit=True``, RFC 8314).
+Each :class:`RelayedMail` records the TLS version its session was encrypted with.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ class RelayedMail:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    tls_version: str | None = None  # "TLSv1.3"... when the session was encrypted
 
     @property
     def message(self) -> EmailMessage:
@@ -36,15 +42,19 @@ class RelayedMail:
 class SmtpRelayDouble:
     """Records accepted mail in :attr:`received` (an asyncio queue) and counts refusals."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False, implicit: bool = False) -> None:
         self.received: asyncio.Queue[RelayedMail] = asyncio.Queue()
         self.refused = 0
         self.port = 0
+        self.tls = tls
+        self.implicit = implicit
         self._failures: list[str] = []
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        if self.tls and self.implicit:
+            return f"smtps://127.0.0.1:{self.port}"
+        return f"smtp://127.0.0.1:{self.port}" + ("?starttls=true" if self.tls else "")
 
     def fail_next(self, code: int, text: str, times: int = 1) -> None:
         """Refuse the next ``times`` recipients with ``code text``."""
@@ -61,7 +71,12 @@ class SmtpRelayDouble:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
-        self.received.put_nowait(RelayedMail(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(data)))
+        transport = server.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        version = ssl_object.version() if ssl_object is not None else None
+        self.received.put_nowait(
+            RelayedMail(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(data), version)
+        )
         return "250 OK"
 
     async def next_mail(self, timeout: float = 10.0) -> RelayedMail:
@@ -69,12 +84,29 @@ class SmtpRelayDouble:
 
 
 @asynccontextmanager
-async def smtp_relay() -> AsyncIterator[SmtpRelayDouble]:
-    """Run a relay double on a free loopback port for the duration of the block."""
-    relay = SmtpRelayDouble()
+async def smtp_relay(
+    tls: ssl.SSLContext | None = None, *, implicit: bool = False
+) -> AsyncIterator[SmtpRelayDouble]:
+    """Run a relay double on a free loopback port for the duration of the block.
+
+    ``tls``: a server context; STARTTLS is then required, or with ``implicit`` the port is TLS-only.
+    """
+    assert tls is not None or not implicit, "implicit TLS needs a context"
+    relay = SmtpRelayDouble(tls=tls is not None, implicit=implicit)
     loop = asyncio.get_running_loop()
+    starttls = tls if tls is not None and not implicit else None
     server = await loop.create_server(
-        lambda: SMTP(relay, enable_SMTPUTF8=True, hostname="relay.test", loop=loop), "127.0.0.1", 0
+        lambda: SMTP(
+            relay,
+            enable_SMTPUTF8=True,
+            hostname="relay.test",
+            tls_context=starttls,
+            require_starttls=starttls is not None,
+            loop=loop,
+        ),
+        "127.0.0.1",
+        0,
+        ssl=tls if implicit else None,
     )
     relay.port = server.sockets[0].getsockname()[1]
     try:

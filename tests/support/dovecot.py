@@ -1,8 +1,10 @@
 """A real Dovecot IMAP server for tests: temporary configuration, Maildir under a tmp directory.
 
 Listens on 127.0.0.1 on a free port with plaintext login allowed (loopback only), one user from a
-passwd-file. Dovecot refuses to run its login and mail processes as root, so when the tests run
-as root those run as ``nobody``, who owns the Maildir. ``dovecot_server`` FAILS (not skips) the
+passwd-file; given a certificate (``tls=``), also on a second port speaking implicit TLS (imaps,
+RFC 8314). :meth:`Dovecot.drop` delivers a message the way an MTA does, straight into the Maildir.
+Dovecot refuses to run its login and mail processes as root, so when the tests run as root those
+run as ``nobody``, who owns the Maildir. ``dovecot_server`` FAILS (not skips) the
 test when the binary is missing: the IMAP tests are part of the suite.
 """
 
@@ -15,12 +17,15 @@ import pwd
 import shutil
 import socket
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.certs import Certificates
 
 DOVECOT = "/usr/sbin/dovecot"
 START_TIMEOUT = 10.0
@@ -31,7 +36,7 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {user}
@@ -53,7 +58,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service pop3-login {{
@@ -76,9 +82,27 @@ class Dovecot:
     user: str
     password: str
     root: Path
+    uid: int
+    gid: int
+    tls_port: int | None = None  # the imaps listener, when started with a certificate
 
-    def url(self, folder: str = "INBOX") -> str:
+    def url(self, folder: str = "INBOX", *, tls: bool = False) -> str:
+        if tls:
+            assert self.tls_port is not None, "started without a certificate"
+            return f"imaps://{self.user}:{self.password}@{self.host}:{self.tls_port}/{folder}"
         return f"imap://{self.user}:{self.password}@{self.host}:{self.port}/{folder}"
+
+    def drop(self, raw: bytes) -> None:
+        """Deliver ``raw`` into the user's INBOX Maildir (written in tmp/, renamed into new/)."""
+        maildir = self.root / "mail" / self.user / "Maildir"
+        for directory in (maildir.parent, maildir, maildir / "tmp", maildir / "new", maildir / "cur"):
+            directory.mkdir(exist_ok=True)
+            os.chown(directory, self.uid, self.gid)
+        name = f"{uuid.uuid4().hex}.gateway-test"
+        staged = maildir / "tmp" / name
+        staged.write_bytes(raw)
+        os.chown(staged, self.uid, self.gid)
+        staged.rename(maildir / "new" / name)
 
 
 def free_port() -> int:
@@ -106,22 +130,27 @@ async def _wait_listening(port: int, process: asyncio.subprocess.Process, log: P
 
 
 @asynccontextmanager
-async def dovecot_server(user: str = "citizen-desk", password: str = "s3cret-pw") -> AsyncIterator[Dovecot]:
-    """Start Dovecot for the block and stop it (and remove its files) afterwards."""
+async def dovecot_server(
+    user: str = "citizen-desk", password: str = "s3cret-pw", *, tls: Certificates | None = None
+) -> AsyncIterator[Dovecot]:
+    """Start Dovecot for the block and stop it (and remove its files) afterwards.
+
+    ``tls``: serve this certificate on an extra imaps port (the plaintext port stays).
+    """
     if not os.path.exists(DOVECOT):
         pytest.fail("Dovecot is not installed: install the Debian package dovecot-imapd (make system-deps)")
     # Not pytest's tmp_path: its parents are private (0700) and Dovecot's unprivileged
     # processes must reach the Maildir.
     root = Path(tempfile.mkdtemp(prefix="gateway-dovecot-"))
     try:
-        async with _running(root, user, password) as server:
+        async with _running(root, user, password, tls) as server:
             yield server
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 @asynccontextmanager
-async def _running(root: Path, user: str, password: str) -> AsyncIterator[Dovecot]:
+async def _running(root: Path, user: str, password: str, tls: Certificates | None) -> AsyncIterator[Dovecot]:
     for sub in ("run", "state", "mail"):
         (root / sub).mkdir(parents=True)
     if os.geteuid() == 0:
@@ -136,8 +165,23 @@ async def _running(root: Path, user: str, password: str) -> AsyncIterator[Doveco
     (root / "passwd").write_text(f"{user}:{{PLAIN}}{password}::::::\n")
     (root / "passwd").chmod(0o644)
     port = free_port()
+    tls_port = free_port() if tls is not None else None
+    ssl = "ssl = no"
+    if tls is not None:
+        ssl = f"ssl = yes\nssl_cert = <{tls.server_cert}\nssl_key = <{tls.server_key}"
     config = root / "dovecot.conf"
-    config.write_text(_CONFIG.format(root=root, user=run_user, group=group, uid=uid, gid=gid, port=port))
+    config.write_text(
+        _CONFIG.format(
+            root=root,
+            user=run_user,
+            group=group,
+            uid=uid,
+            gid=gid,
+            port=port,
+            ssl=ssl,
+            imaps_port=tls_port or 0,
+        )
+    )
     process = await asyncio.create_subprocess_exec(
         DOVECOT,
         "-F",
@@ -147,8 +191,10 @@ async def _running(root: Path, user: str, password: str) -> AsyncIterator[Doveco
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        await _wait_listening(port, process, root / "dovecot.log")
-        yield Dovecot("127.0.0.1", port, user, password, root)
+        for listening in (port, tls_port):
+            if listening is not None:
+                await _wait_listening(listening, process, root / "dovecot.log")
+        yield Dovecot("127.0.0.1", port, user, password, root, uid, gid, tls_port)
     finally:
         if process.returncode is None:
             process.terminate()
