@@ -25,13 +25,14 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlencode
 
-import httpx
 from twilio.request_validator import RequestValidator
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.loadgen import Shot, fire, form_post
 from tests.doubles.twilio_api import TwilioDouble
 
 DEMO_KB = ",".join(str(REPO / "config" / "kb" / n) for n in ("departments.yaml", "services.yaml", "faq.yaml"))
@@ -78,45 +79,20 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def fire(
-    base: str, public: str, token: str, rate: int, seconds: float, step: int
-) -> tuple[dict[str, float], int, float]:
-    """Send the step's webhooks paced at ``rate``/s; return sent time per number, failures, elapsed."""
+def shots(port: int, public: str, token: str, rate: int, seconds: float, step: int) -> list[Shot]:
+    """The step's webhooks, each from its own number, signed as Twilio signs them."""
     validator = RequestValidator(token)
-    total = int(rate * seconds)
-    forms = []
-    for i in range(total):
+    prepared = []
+    for i in range(int(rate * seconds)):
         sid = f"SM{step:04d}{i:028d}"
         number = f"+86139{step:02d}{i:06d}"
         form = {"MessageSid": sid, "SmsSid": sid, "From": number, "To": OUR_NUMBER,
                 "Body": QUESTIONS[i % len(QUESTIONS)], "NumMedia": "0", "NumSegments": "1"}  # fmt: skip
-        forms.append((number, form, validator.compute_signature(public + "/channels/twilio/sms", form)))
-    sent: dict[str, float] = {}
-    failures = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-
-        async def one(number: str, form: dict[str, str], signature: str) -> None:
-            nonlocal failures
-            sent[number] = time.monotonic()
-            try:
-                response = await http.post(
-                    "/channels/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}
-                )
-                failures += response.status_code != 200
-            except httpx.HTTPError:
-                failures += 1
-
-        start = time.monotonic()
-        tasks = []
-        for n, item in enumerate(forms):
-            delay = start + n / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(*item)))
-        await asyncio.gather(*tasks)
-        elapsed = time.monotonic() - start
-    return sent, failures, elapsed
+        signature = validator.compute_signature(public + "/channels/twilio/sms", form)
+        body = urlencode(form).encode()
+        wire = form_post("127.0.0.1", port, "/channels/twilio/sms", body, {"X-Twilio-Signature": signature})
+        prepared.append(Shot(number, wire))
+    return prepared
 
 
 async def run_gateway_steps(rates: list[int], seconds: float) -> None:
@@ -147,29 +123,35 @@ async def run_gateway_steps(rates: list[int], seconds: float) -> None:
         try:
             await wait_listening(port)
             await wait_listening(bare_port)
-            print(
-                f"{'target/s':>9} {'app':>8} {'accepted/s':>10} {'e2e inq/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'lost':>5} {'doubled':>7} {'errors':>6}"
-            )
+            print(f"{'target/s':>9} {'app':>8} {'answered/s':>10} {'ack p50':>8} {'ack p99':>8} {'e2e inq/s':>10} "
+                  f"{'p50 ms':>8} {'p99 ms':>8} {'lost':>5} {'doubled':>7} {'errors':>6}")  # fmt: skip
             for step, rate in enumerate(rates, start=1):
-                _, failures, elapsed = await fire(
-                    f"http://127.0.0.1:{bare_port}", public, tw.auth_token, rate, seconds, 90 + step
+                volley = await fire(
+                    "127.0.0.1",
+                    bare_port,
+                    shots(bare_port, public, tw.auth_token, rate, seconds, 90 + step),
+                    rate=rate,
                 )
-                total = int(rate * seconds)
-                print(
-                    f"{rate:>9} {'bare':>8} {total / elapsed:>10.0f} {'-':>10} {'-':>8} {'-':>8} {'-':>5} {'-':>7} {failures:>6}"
+                acks = volley.latencies()
+                print(f"{rate:>9} {'bare':>8} {len(acks) / volley.elapsed:>10.0f} {pct(acks, .5):>8.1f} {pct(acks, .99):>8.1f} "
+                      f"{'-':>10} {'-':>8} {'-':>8} {'-':>5} {'-':>7} {volley.failures:>6}")  # fmt: skip
+                volley = await fire(
+                    "127.0.0.1", port, shots(port, public, tw.auth_token, rate, seconds, step), rate=rate
                 )
-                sent, failures, elapsed = await fire(public, public, tw.auth_token, rate, seconds, step)
+                sent = volley.scheduled
+                expected = len(sent) - volley.failures
                 async with asyncio.timeout(DEADLINE):
-                    while sum(1 for n in sent if n in arrivals) < len(sent) - failures:
+                    while sum(1 for n in sent if n in arrivals) < expected:
                         await asyncio.sleep(0.05)
+                acks = volley.latencies()
                 done_at = max((arrivals[n][0] for n in sent if n in arrivals), default=time.monotonic())
                 first = min(sent.values())
                 latencies = [arrivals[n][0] - t for n, t in sent.items() if n in arrivals]
                 lost = sum(1 for n in sent if n not in arrivals)
                 doubled = sum(1 for n in sent if len(arrivals.get(n, ())) > 1)
                 e2e = len(latencies) / (done_at - first)
-                print(f"{rate:>9} {'gateway':>8} {len(sent) / elapsed:>10.0f} {e2e:>10.0f} {pct(latencies, .5):>8.0f} "
-                      f"{pct(latencies, .99):>8.0f} {lost:>5} {doubled:>7} {failures:>6}")  # fmt: skip
+                print(f"{rate:>9} {'gateway':>8} {len(acks) / volley.elapsed:>10.0f} {pct(acks, .5):>8.1f} {pct(acks, .99):>8.1f} "
+                      f"{e2e:>10.0f} {pct(latencies, .5):>8.0f} {pct(latencies, .99):>8.0f} {lost:>5} {doubled:>7} {volley.failures:>6}")  # fmt: skip
             print(f"replies per number: {Counter(len(v) for v in arrivals.values())}")
         except TimeoutError:
             print("deadline passed: the gateway did not reply to everything (saturated)")

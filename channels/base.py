@@ -156,5 +156,9 @@ class Channel:
         """Deliver one reply; raise a :class:`gateway.errors.SendError` subclass on failure."""
         raise NotImplementedError(f"channel {self.name} cannot send")
 
+    def send_recorded(self, result: SendResult) -> None:
+        """Called once the outbox has committed ``result`` of a :meth:`send`: from then on the
+        message can be found by its ``provider_message_id`` (delivery receipts wait for this)."""
+
     async def aclose(self) -> None:
         """Stop listeners and release connections. Must be safe to call twice."""

@@ -42,7 +42,9 @@ def enabled_channel_classes(enabled: list[str], plugins: list[str]) -> list[type
     classes: list[type[Channel]] = []
     for name in enabled:
         if name not in BUILTIN_CHANNELS:
-            raise ConfigError("channels_enabled", f"unknown channel {name!r}; built-in: {sorted(BUILTIN_CHANNELS)}")
+            raise ConfigError(
+                "channels_enabled", f"unknown channel {name!r}; built-in: {sorted(BUILTIN_CHANNELS)}"
+            )
         classes.append(load_channel_class(BUILTIN_CHANNELS[name], setting="channels_enabled"))
     classes.extend(load_channel_class(path) for path in plugins)
     names = [cls.MANIFEST.name for cls in classes]

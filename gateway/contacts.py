@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from gateway.store.db import SessionFactory
 from gateway.store.models import Contact, utcnow
@@ -40,11 +40,3 @@ async def clear_opted_out(session_factory: SessionFactory, channel: str, address
             .values(opted_out_at=None)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def opted_out_at(session_factory: SessionFactory, channel: str, address: str) -> dt.datetime | None:
-    """When ``address`` opted out on ``channel``; ``None`` when it may be messaged."""
-    async with session_factory() as session:
-        return await session.scalar(
-            select(Contact.opted_out_at).where(Contact.channel == channel, Contact.address == address)
-        )

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.store.db import SessionFactory
 from gateway.store.models import Message
+from gateway.store.units import run_unit
 
 # Rank of each state; an update is applied only when it does not go backwards.
 _RANK = {
@@ -47,21 +49,24 @@ async def record_delivery(session_factory: SessionFactory, update: DeliveryUpdat
     """
     if update.state not in _RANK:
         raise ValueError(f"unknown delivery state {update.state!r}")
-    async with session_factory() as session, session.begin():
-        message = await session.scalar(
-            select(Message)
-            .where(
-                Message.channel == update.channel,
-                Message.direction == "out",
-                Message.provider_message_id == update.provider_message_id,
-            )
-            .with_for_update()
+    return await run_unit(session_factory, lambda session: _apply(session, update))
+
+
+def _apply(session: Session, update: DeliveryUpdate) -> bool:
+    message = session.scalar(
+        select(Message)
+        .where(
+            Message.channel == update.channel,
+            Message.direction == "out",
+            Message.provider_message_id == update.provider_message_id,
         )
-        if message is None:
-            return False
-        if _RANK[update.state] >= _RANK.get(message.state, 0):
-            message.state = update.state
-            if update.error_code is not None or update.reason is not None:
-                message.error_code = update.error_code
-                message.error_reason = (update.reason or "")[:500] or None
-        return True
+        .with_for_update()
+    )
+    if message is None:
+        return False
+    if _RANK[update.state] >= _RANK.get(message.state, 0):
+        message.state = update.state
+        if update.error_code is not None or update.reason is not None:
+            message.error_code = update.error_code
+            message.error_reason = (update.reason or "")[:500] or None
+    return True

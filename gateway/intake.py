@@ -22,9 +22,11 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from gateway.store.db import SessionFactory
 from gateway.store.models import Blob, Contact, Conversation, Message, utcnow
+from gateway.store.units import run_unit
 from gateway.store.upsert import get_or_create_contact, get_or_create_conversation
 from normalizer import Inquiry
 
@@ -83,7 +85,7 @@ def _message_values(inquiry: Inquiry, conversation_id: int) -> dict[str, Any]:
     }
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+def _insert(session: Session | AsyncSession, table: Any) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -132,18 +134,18 @@ class Intake:
                 done.set_exception(exc)
 
     async def _persist_group(self, inquiries: list[Inquiry]) -> list[tuple[int, bool]]:
-        async with self.session_factory() as session, session.begin():
-            stored = await self._already_stored(session, inquiries)
-            first_of: dict[tuple[str, str], int] = {}
-            fresh: list[Inquiry] = []
-            for inquiry in inquiries:
-                key = (inquiry.channel, inquiry.provider_message_id)
-                if key not in stored and key not in first_of:
-                    first_of[key] = len(fresh)
-                    fresh.append(inquiry)
-            ids: list[int] = []
-            if fresh:
-                ids = await self._insert_fresh(session, fresh)
+        return await run_unit(self.session_factory, lambda session: self._store_group(session, inquiries))
+
+    def _store_group(self, session: Session, inquiries: list[Inquiry]) -> list[tuple[int, bool]]:
+        stored = self._already_stored(session, inquiries)
+        first_of: dict[tuple[str, str], int] = {}
+        fresh: list[Inquiry] = []
+        for inquiry in inquiries:
+            key = (inquiry.channel, inquiry.provider_message_id)
+            if key not in stored and key not in first_of:
+                first_of[key] = len(fresh)
+                fresh.append(inquiry)
+        ids = self._insert_fresh(session, fresh) if fresh else []
         results = []
         for inquiry in inquiries:
             key = (inquiry.channel, inquiry.provider_message_id)
@@ -155,27 +157,25 @@ class Intake:
                 results.append((ids[index], not first))
         return results
 
-    async def _already_stored(
-        self, session: AsyncSession, inquiries: list[Inquiry]
-    ) -> dict[tuple[str, str], int]:
+    def _already_stored(self, session: Session, inquiries: list[Inquiry]) -> dict[tuple[str, str], int]:
         keys = {(i.channel, i.provider_message_id) for i in inquiries}
-        rows = await session.execute(
+        rows = session.execute(
             select(Message.channel, Message.provider_message_id, Message.id).where(
                 Message.direction == "in", tuple_(Message.channel, Message.provider_message_id).in_(keys)
             )
         )
         return {(channel, str(provider_id)): message_id for channel, provider_id, message_id in rows}
 
-    async def _insert_fresh(self, session: AsyncSession, fresh: list[Inquiry]) -> list[int]:
+    def _insert_fresh(self, session: Session, fresh: list[Inquiry]) -> list[int]:
         contacts = {(i.channel, i.sender) for i in fresh}
-        await session.execute(
+        session.execute(
             _insert(session, Contact)
             .values([{"channel": c, "address": a, "display_name": ""} for c, a in contacts])
             .on_conflict_do_nothing(index_elements=["channel", "address"])
         )
         contact_ids = {
             (channel, address): contact_id
-            for channel, address, contact_id in await session.execute(
+            for channel, address, contact_id in session.execute(
                 select(Contact.channel, Contact.address, Contact.id).where(
                     tuple_(Contact.channel, Contact.address).in_(contacts)
                 )
@@ -193,14 +193,14 @@ class Intake:
                     "contact_id": contact_ids[(i.channel, i.sender)],
                 },
             )
-        await session.execute(
+        session.execute(
             _insert(session, Conversation)
             .values(list(conversations.values()))
             .on_conflict_do_nothing(index_elements=["channel", "key"])
         )
         conversation_ids = {
             (channel, key): conversation_id
-            for channel, key, conversation_id in await session.execute(
+            for channel, key, conversation_id in session.execute(
                 select(Conversation.channel, Conversation.key, Conversation.id).where(
                     tuple_(Conversation.channel, Conversation.key).in_(set(conversations))
                 )
@@ -208,13 +208,13 @@ class Intake:
         }
         # One executemany without RETURNING, then one SELECT for the ids: SQLite can only return
         # ids in parameter order one row at a time, which would cost a statement per inquiry.
-        await session.execute(
+        session.execute(
             insert(Message),
             [_message_values(i, conversation_ids[(i.channel, i.conversation_key)]) for i in fresh],
         )
-        stored = await self._already_stored(session, fresh)
+        stored = self._already_stored(session, fresh)
         ids = [stored[(i.channel, i.provider_message_id)] for i in fresh]
-        await session.execute(
+        session.execute(
             update(Conversation)
             .where(Conversation.id.in_(set(conversation_ids.values())))
             .values(last_message_at=utcnow())

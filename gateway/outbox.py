@@ -7,7 +7,10 @@ Delivery is the :class:`OutboxWorker`'s job:
    whose lease expired (their worker died mid-send). On PostgreSQL the candidate SELECT uses
    ``FOR UPDATE SKIP LOCKED`` so several processes share the work without blocking each other;
    the claim itself is a conditional UPDATE, so two claimants can never both win a row.
-2. *send* through the channel, at most ``outbox_concurrency`` at once.
+2. *send* through the channel, at most ``outbox_concurrency`` at once; except a message the
+   provider already accepted on an earlier attempt (its provider id is stored: recorded as sent,
+   never sent twice) and a non-control message to a contact who opted out (dead, ``opted_out``).
+   Both are read with the claim, one query per batch, so channels need no lookups per message.
 3. *record* the outcome (:mod:`gateway.outbox_outcomes`): ``sent``; or back to ``pending`` with
    exponential backoff and jitter on a :class:`~gateway.errors.RetryableSendError`; or ``dead`` on
    a permanent error or after ``outbox_max_attempts`` attempts. Dead rows are listed by
@@ -25,24 +28,42 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
 from channels.base import Channel, OutboundMessage, SendResult
-from gateway.errors import SendError
+from gateway.errors import PermanentSendError, SendError
 from gateway.liveness import Liveness
 from gateway.metrics import Metrics
 from gateway.outbox_outcomes import OutcomeRecorder
 from gateway.retry import STORAGE_ERRORS, backoff_delay
 from gateway.settings import Settings
 from gateway.store.db import SessionFactory
-from gateway.store.models import OutboxItem, utcnow
+from gateway.store.models import Contact, Conversation, Message, OutboxItem, utcnow
+from gateway.store.units import run_unit
 
 log = logging.getLogger(__name__)
 
 IDLE_RECHECK_SECONDS = 5.0  # upper bound on how late a due retry (or a missed NOTIFY) is seen
 DEAD_WORKER_SWEEP_SECONDS = 30.0  # how often rows of workers that died are looked for
+OPTED_OUT = "opted_out"  # error code of a reply withheld because its recipient opted out
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claimed outbox row and what the claim read about its message.
+
+    accepted_as: the provider's id when an earlier attempt was accepted (a crash or lost outcome
+        record let the lease expire); such a row is recorded as sent and not sent again.
+    opted_out: the recipient opted out (SMS STOP) since the reply was decided.
+    """
+
+    item: OutboxItem
+    accepted_as: str | None = None
+    opted_out: bool = False
 
 
 class OutboxWorker:
@@ -126,9 +147,9 @@ class OutboxWorker:
     async def _claim_and_dispatch(self) -> bool:
         """Claim a batch and start sending it; True when more rows may be due right away."""
         claimed = await self._claim_batch()
-        for item in claimed:
+        for claim in claimed:
             await self._slots.acquire()
-            task = asyncio.create_task(self._deliver(item))
+            task = asyncio.create_task(self._deliver(claim))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return len(claimed) >= self._batch_size()
@@ -145,14 +166,14 @@ class OutboxWorker:
     async def run_until_idle(self) -> None:
         """Send everything due now and return (used by tests and the CLI)."""
         while claimed := await self._claim_batch():
-            await asyncio.gather(*(self._deliver_with_slot(item) for item in claimed))
+            await asyncio.gather(*(self._deliver_with_slot(claim) for claim in claimed))
 
     def _batch_size(self) -> int:
         return self.settings.outbox_concurrency * 2
 
-    async def _deliver_with_slot(self, item: OutboxItem) -> None:
+    async def _deliver_with_slot(self, claim: Claim) -> None:
         await self._slots.acquire()
-        await self._deliver(item)
+        await self._deliver(claim)
 
     async def _sleep_until_due(self) -> None:
         timeout = IDLE_RECHECK_SECONDS
@@ -168,33 +189,52 @@ class OutboxWorker:
         if timeout > 0:
             await self._wait_for_wake(timeout)
 
-    async def _claim_batch(self) -> list[OutboxItem]:
+    async def _claim_batch(self) -> list[Claim]:
+        return await run_unit(self.session_factory, self._claim)
+
+    def _claim(self, session: Session) -> list[Claim]:
         now = utcnow()
         due = or_(
             and_(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now),
             and_(OutboxItem.status == "sending", OutboxItem.lease_until < now),
         )
         lease_until = now + dt.timedelta(seconds=self.settings.outbox_lease_seconds)
-        async with self.session_factory() as session, session.begin():
-            candidates = select(OutboxItem.id).where(due).order_by(OutboxItem.id).limit(self._batch_size())
-            if session.get_bind().dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            # One statement claims the batch; repeating ``due`` in the UPDATE makes the claim safe
-            # even where the candidate SELECT takes no row locks (SQLite serialises writers instead).
-            result = await session.scalars(
-                update(OutboxItem)
-                .where(OutboxItem.id.in_(candidates.scalar_subquery()), due)
-                .values(
-                    status="sending",
-                    lease_until=lease_until,
-                    claimed_by=self.worker_id,
-                    attempts=OutboxItem.attempts + 1,
-                )
-                .returning(OutboxItem)
-                .execution_options(synchronize_session=False)
+        candidates = select(OutboxItem.id).where(due).order_by(OutboxItem.id).limit(self._batch_size())
+        if session.get_bind().dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        # One statement claims the batch; repeating ``due`` in the UPDATE makes the claim safe
+        # even where the candidate SELECT takes no row locks (SQLite serialises writers instead).
+        result = session.scalars(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_(candidates.scalar_subquery()), due)
+            .values(
+                status="sending",
+                lease_until=lease_until,
+                claimed_by=self.worker_id,
+                attempts=OutboxItem.attempts + 1,
             )
-            claimed = sorted(result, key=lambda item: item.id)
-        return claimed
+            .returning(OutboxItem)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = sorted(result, key=lambda item: item.id)
+        if not claimed:
+            return []
+        known = {
+            row.id: row
+            for row in session.execute(
+                select(Message.id, Message.provider_message_id, Contact.opted_out_at)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .where(Message.id.in_([item.message_id for item in claimed]))
+            )
+        }
+        claims = []
+        for item in claimed:
+            row = known.get(item.message_id)
+            accepted_as = row.provider_message_id if row is not None else None
+            opted_out = row is not None and row.opted_out_at is not None
+            claims.append(Claim(item, accepted_as, opted_out))
+        return claims
 
     def _outbound(self, item: OutboxItem) -> OutboundMessage:
         payload = item.payload
@@ -212,11 +252,13 @@ class OutboxWorker:
             metadata=payload.get("metadata") or {},
         )
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, claim: Claim) -> None:
+        item = claim.item
         try:
             error: SendError | None = None
+            channel = self.channels().get(item.channel)
             try:
-                result = await self._send(item)
+                result = await self._send(claim, channel)
             except SendError as exc:
                 error = exc
             try:
@@ -224,6 +266,8 @@ class OutboxWorker:
                     await self.recorder.success(
                         item, result.provider_message_id, result.status, result.sent_at
                     )
+                    if channel is not None:
+                        channel.send_recorded(result)
                 else:
                     await self.recorder.failure(item, error)
             except STORAGE_ERRORS as exc:
@@ -232,13 +276,18 @@ class OutboxWorker:
         finally:
             self._slots.release()
 
-    async def _send(self, item: OutboxItem) -> SendResult:
+    async def _send(self, claim: Claim, channel: Channel | None) -> SendResult:
         """Send through the item's channel; every failure comes out as a :class:`SendError`."""
-        channel = self.channels().get(item.channel)
+        item = claim.item
+        if claim.accepted_as is not None:
+            return SendResult(provider_message_id=claim.accepted_as)
+        message = self._outbound(item)
+        if claim.opted_out and not message.metadata.get("control"):
+            raise PermanentSendError("recipient opted out", code=OPTED_OUT)
         if channel is None:
             raise SendError(f"channel {item.channel!r} is not running")
         try:
-            return await channel.send(self._outbound(item))
+            return await channel.send(message)
         except (SendError, asyncio.CancelledError):
             raise
         except Exception as exc:  # a channel bug must not kill the worker; retried like a network error

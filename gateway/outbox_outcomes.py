@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from gateway.errors import PermanentSendError, SendError
 from gateway.metrics import Metrics
@@ -23,6 +23,7 @@ from gateway.retry import STORAGE_ERRORS, backoff_delay
 from gateway.settings import Settings
 from gateway.store.db import SessionFactory
 from gateway.store.models import Message, OutboxItem, utcnow
+from gateway.store.units import run_unit
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,11 @@ class OutcomeRecorder:
         self.outcome = asyncio.Condition()
         self._successes: list[tuple[OutboxItem, str | None, str, dt.datetime, asyncio.Future[None]]] = []
 
-    async def _persist(self, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    async def _persist(self, write: Callable[[Session], None]) -> None:
         """Run ``write`` in a transaction, retrying through a short database outage."""
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
-                async with self.session_factory() as session, session.begin():
-                    await write(session)
+                await run_unit(self.session_factory, write)
                 return
             except STORAGE_ERRORS:
                 if attempt == RECORD_ATTEMPTS:
@@ -77,8 +77,8 @@ class OutcomeRecorder:
     async def _flush_successes(self) -> None:
         batch, self._successes = self._successes, []
 
-        async def write(session: AsyncSession) -> None:
-            await session.execute(
+        def write(session: Session) -> None:
+            session.execute(
                 update(OutboxItem),
                 [
                     {
@@ -95,7 +95,7 @@ class OutcomeRecorder:
             )
             # Only a message still waiting takes the send's state: a delivery receipt that
             # raced ahead (Twilio's "delivered" callback) must not be overwritten with "sent".
-            await session.execute(
+            session.execute(
                 update(MESSAGES)
                 .where(
                     Message.id == bindparam("b_id"),
@@ -104,7 +104,7 @@ class OutcomeRecorder:
                 .values(state=bindparam("b_state")),
                 [{"b_id": item.message_id, "b_state": status} for item, _, status, _, _ in batch],
             )
-            await session.execute(
+            session.execute(
                 update(MESSAGES)
                 .where(Message.id == bindparam("b_id"))
                 .values(provider_message_id=bindparam("b_provider_id")),
@@ -148,10 +148,10 @@ class OutcomeRecorder:
             )
             values.update(status="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
 
-        async def write(session: AsyncSession) -> None:
-            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
+        def write(session: Session) -> None:
+            session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
             if dead:
-                await session.execute(
+                session.execute(
                     update(Message)
                     .where(Message.id == item.message_id)
                     .values(state="failed", error_code=error.code, error_reason=error.reason[:500])

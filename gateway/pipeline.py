@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from channels.base import Capabilities
 from gateway.errors import StorageUnavailable
@@ -29,6 +29,7 @@ from gateway.replies import enqueue_reply
 from gateway.retry import STORAGE_ERRORS, backoff_delay
 from gateway.store.db import SessionFactory
 from gateway.store.models import Conversation, Message
+from gateway.store.units import run_unit
 from normalizer import Inquiry
 from responder.policy import Decision, answer_record, pick_option
 from responder.render import RenderContext, render_for_channel
@@ -144,39 +145,38 @@ class Pipeline:
     async def process(self, *inquiry_ids: int) -> None:
         """Decide inquiries and commit each decision with its reply, exactly once.
 
-        All of ``inquiry_ids`` share one transaction: on SQLite the cost is per commit, so a
-        burst of inquiries is decided for the price of one.
+        All of ``inquiry_ids`` share one transaction (a unit of work, :mod:`gateway.store.units`):
+        on SQLite the cost is per commit, so a burst of inquiries is decided for the price of one.
         """
         await self._refresh_responder()
-        wrote_reply = False
-        async with self.session_factory() as session, session.begin():
-            # The claim makes each decision happen once, even when two processes recover the same
-            # inquiries: only rows still "received" move to "decided", and only those are decided.
-            claimed = list(
-                await session.scalars(
-                    update(Message)
-                    .where(Message.id.in_(inquiry_ids), Message.state == "received")
-                    .values(state="decided")
-                    .returning(Message.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if not claimed:
-                return
-            messages = list(
-                await session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id))
-            )
-            conversation_ids = {m.conversation_id for m in messages}
-            conversations = {
-                c.id: c
-                for c in await session.scalars(
-                    select(Conversation).where(Conversation.id.in_(conversation_ids))
-                )
-            }
-            for message in messages:
-                wrote_reply |= await self._decide(session, conversations[message.conversation_id], message)
-        if wrote_reply:
+        if await run_unit(self.session_factory, lambda session: self._decide_all(session, inquiry_ids)):
             self.on_outbox_write()
+
+    def _decide_all(self, session: Session, inquiry_ids: tuple[int, ...]) -> bool:
+        """Claim, decide and write replies; True when a reply was written."""
+        # The claim makes each decision happen once, even when two processes recover the same
+        # inquiries: only rows still "received" move to "decided", and only those are decided.
+        claimed = list(
+            session.scalars(
+                update(Message)
+                .where(Message.id.in_(inquiry_ids), Message.state == "received")
+                .values(state="decided")
+                .returning(Message.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if not claimed:
+            return False
+        messages = list(session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id)))
+        conversation_ids = {m.conversation_id for m in messages}
+        conversations = {
+            c.id: c
+            for c in session.scalars(select(Conversation).where(Conversation.id.in_(conversation_ids)))
+        }
+        wrote_reply = False
+        for message in messages:
+            wrote_reply |= self._decide(session, conversations[message.conversation_id], message)
+        return wrote_reply
 
     async def _refresh_responder(self) -> None:
         # Checking the knowledge-base revision is a query; once a second is fresh enough.
@@ -185,16 +185,19 @@ class Pipeline:
             self._kb_checked_at = now
             await self.responder.reload(self.session_factory)
 
-    async def _decide(self, session: AsyncSession, conversation: Conversation, message: Message) -> bool:
+    def _decide(self, session: Session, conversation: Conversation, message: Message) -> bool:
         recipient = conversation.contact.address
         directive = (message.extra or {}).get("directive")
+        if conversation.contact.opted_out_at is not None and directive != "reply":
+            # The contact asked for no more messages (SMS STOP): only control replies go out.
+            directive = "ignore"
         if directive == "ignore" or (directive is None and conversation.status in HUMAN_STATES):
             message.decision = "ignore" if directive == "ignore" else "queue"
             self.metrics.inquiries.labels(channel=message.channel, decision=message.decision).inc()
             return False
         if directive == "reply":
             message.decision = "control"
-            await enqueue_reply(
+            enqueue_reply(
                 session,
                 conversation,
                 str(message.extra.get("directive_text", "")),
@@ -229,7 +232,7 @@ class Pipeline:
             self.capabilities(message.channel),
             RenderContext(conversation.id, self.queue_reply_hours, self.public_url),
         )
-        await enqueue_reply(
+        enqueue_reply(
             session,
             conversation,
             reply,

@@ -1,7 +1,9 @@
 """Writing a reply: an outbound message and its outbox row, in the caller's transaction.
 
 Every reply — the bot's decision, an operator's answer, a channel's control message — goes out
-this way, so it is durable the moment its decision commits and the outbox delivers it.
+this way, so it is durable the moment its decision commits and the outbox delivers it. Writing
+needs no I/O of its own (the rows go in with the caller's flush; on PostgreSQL a trigger NOTIFYs
+listening workers at commit, migration 0004), so it works in sync and async sessions alike.
 """
 
 from __future__ import annotations
@@ -10,15 +12,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from gateway.liveness import NOTIFY_CHANNEL
 from gateway.store.models import Conversation, Message, OutboxItem, utcnow
 
 
-async def enqueue_reply(
-    session: AsyncSession,
+def enqueue_reply(
+    session: Session | AsyncSession,
     conversation: Conversation,
     text: str,
     *,
@@ -68,7 +69,4 @@ async def enqueue_reply(
         )
     )
     conversation.last_message_at = utcnow()
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered to listeners when this transaction commits, and only then (NOTIFY semantics).
-        await session.execute(sql_text(f"NOTIFY {NOTIFY_CHANNEL}"))
     return message

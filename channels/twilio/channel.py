@@ -7,9 +7,9 @@ then does Twilio get its empty ``<Response/>`` (storage down: 503, so Twilio ret
 MessageSid is answered the same way and never replied to twice (the pipeline de-duplicates).
 
 Sending: ``POST Messages.json`` with a ``StatusCallback`` to ``/channels/twilio/status``, whose
-signed callbacks move the message through queued/sent/delivered/undelivered/failed. The SID is
-stored on the outbound message as soon as Twilio returns it, so a retried outbox row whose first
-attempt was accepted is never sent again. Opted-out numbers get nothing but control replies.
+signed callbacks move the message through queued/sent/delivered/undelivered/failed. The outbox
+records the SID with the send's outcome; a callback that overtakes that commit waits for it.
+Opted-out numbers get nothing but control replies (the pipeline and the outbox see to that).
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from channels.base import Capabilities, Channel, ChannelContext, Manifest, OutboundMessage, SendResult
 from channels.twilio import guard as guards
 from channels.twilio.rest import MAX_BODY_CHARS, TwilioRest
 from channels.twilio.voice import VOICE_PREFIX, VoiceFlow
 from channels.twilio.webhook import read_signed_form
-from gateway.contacts import clear_opted_out, opted_out_at, set_opted_out
+from gateway.contacts import clear_opted_out, set_opted_out
 from gateway.delivery import DeliveryUpdate, record_delivery
-from gateway.errors import BadInput, PermanentSendError, RetryableSendError, StorageUnavailable
+from gateway.errors import BadInput, PermanentSendError, StorageUnavailable
 from gateway.retry import STORAGE_ERRORS
 from gateway.settings import Settings
 from gateway.store.models import Contact, Conversation, Message
@@ -92,7 +92,7 @@ class SmsChannel(Channel):
             settings.twilio_loop_window_seconds,
         )
         self.voice = VoiceFlow(self)
-        self._recording: dict[str, asyncio.Event] = {}  # SIDs accepted whose row is being updated
+        self._unrecorded: dict[str, asyncio.Event] = {}  # SIDs sent whose outcome is not committed
         self._router = APIRouter()
         self._router.add_api_route(
             "/channels/twilio/sms", self.receive_sms, methods=["POST"], include_in_schema=False
@@ -156,8 +156,6 @@ class SmsChannel(Channel):
             return self._control(inquiry, settings.twilio_start_text)
         if keyword == "help":
             return self._control(inquiry, settings.twilio_help_text)
-        if await opted_out_at(factory, self.name, sender) is not None:
-            return _with_directive(inquiry, "ignore", guard="opted_out")
         verdict = self.guard.check(sender, inquiry.text)
         if verdict == guards.LOOP:
             log.warning("sms contact %s repeats itself: auto-responder loop suspected", mask_phone(sender))
@@ -203,9 +201,9 @@ class SmsChannel(Channel):
         )
         try:
             found = await record_delivery(self.context.session_factory, update_)
-            pending = self._recording.get(status.message_sid)
+            pending = self._unrecorded.get(status.message_sid)
             if not found and pending is not None:
-                # The callback overtook send() storing the SID: apply it once that is done.
+                # The callback overtook the outbox recording the send: apply it once that is done.
                 await asyncio.wait_for(pending.wait(), 5)
                 found = await record_delivery(self.context.session_factory, update_)
             if status.error_code == UNSUBSCRIBED:
@@ -237,23 +235,6 @@ class SmsChannel(Channel):
         voice_bot = message.conversation_key.startswith(VOICE_PREFIX) and message.author == "bot"
         if voice_bot and self.voice.deliver(message):  # spoken to the caller waiting for it
             return SendResult(provider_message_id=None, status="delivered")
-        control = bool(message.metadata.get("control"))
-        try:
-            async with self.context.session_factory() as session:
-                row = (
-                    await session.execute(
-                        select(Message.provider_message_id, Contact.opted_out_at)
-                        .join(Conversation, Conversation.id == Message.conversation_id)
-                        .join(Contact, Contact.id == Conversation.contact_id)
-                        .where(Message.id == message.message_id)
-                    )
-                ).first()
-        except STORAGE_ERRORS as exc:
-            raise RetryableSendError("storage unavailable") from exc
-        if row is not None and row.provider_message_id:
-            return SendResult(provider_message_id=row.provider_message_id)  # Twilio accepted it before
-        if row is not None and row.opted_out_at is not None and not control:
-            raise PermanentSendError("recipient opted out (STOP)", code=UNSUBSCRIBED)
         whatsapp = message.conversation_key.startswith("whatsapp:")
         text = (
             message.text if len(message.text) <= MAX_BODY_CHARS else message.text[: MAX_BODY_CHARS - 1] + "…"
@@ -273,21 +254,12 @@ class SmsChannel(Channel):
                 except STORAGE_ERRORS:
                     log.warning("could not record an opt-out reported by Twilio")
             raise
-        await self._remember_sid(message.message_id, sent.sid)
+        # Until the outbox commits this SID, a status callback cannot find the message: it waits.
+        self._unrecorded.setdefault(sent.sid, asyncio.Event())
         return SendResult(provider_message_id=sent.sid, status="sent")
 
-    async def _remember_sid(self, message_id: int, sid: str) -> None:
-        """Store the SID at once: status callbacks find the message by it, retries see it was sent."""
-        event = self._recording.setdefault(sid, asyncio.Event())
-        try:
-            async with self.context.session_factory() as session, session.begin():
-                await session.execute(
-                    update(Message)
-                    .where(Message.id == message_id, Message.provider_message_id.is_(None))
-                    .values(provider_message_id=sid, state="sent")
-                )
-        except STORAGE_ERRORS:
-            log.warning("could not store the SID of a sent message; the outbox records it")
-        finally:
-            event.set()
-            self._recording.pop(sid, None)
+    def send_recorded(self, result: SendResult) -> None:
+        if result.provider_message_id is not None:
+            event = self._unrecorded.pop(result.provider_message_id, None)
+            if event is not None:
+                event.set()

@@ -193,7 +193,7 @@ async def reply(
         .limit(1)
     )
     author = "department" if user.role == "department" else "operator"
-    message = await enqueue_reply(
+    message = enqueue_reply(
         session,
         conversation,
         body.text,

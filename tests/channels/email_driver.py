@@ -141,7 +141,7 @@ class EmailDriver:
             )
             session.add(inbound)
             await session.flush()
-            out = await enqueue_reply(
+            out = enqueue_reply(
                 session,
                 conversation,
                 reply["text"],

@@ -45,7 +45,7 @@ class EchoDriver:
         async with live.gateway.session_factory() as session, session.begin():
             contact = await get_or_create_contact(session, "echo", "carol")
             conversation = await get_or_create_conversation(session, "echo", "carol", contact.id)
-            await enqueue_reply(
+            enqueue_reply(
                 session, conversation, reply["text"], author=reply.get("author", "bot"), recipient="carol"
             )
         live.gateway.outbox.notify()

@@ -129,7 +129,7 @@ class TwilioDriver:
             conversation = await get_or_create_conversation(
                 session, "sms", reply.get("conversation_key", f"{recipient}|{OUR_NUMBER}"), contact.id
             )
-            await enqueue_reply(
+            enqueue_reply(
                 session,
                 conversation,
                 reply["text"],

@@ -70,7 +70,7 @@ class WebchatDriver:
                 conversation = await get_or_create_conversation(
                     session, "webchat", client.session, contact.id
                 )
-                await enqueue_reply(
+                enqueue_reply(
                     session,
                     conversation,
                     reply["text"],

@@ -43,7 +43,7 @@ async def write_reply(gateway: Gateway, recipient: str, text: str = "hello", key
     async with gateway.session_factory() as session, session.begin():
         contact = await get_or_create_contact(session, "flaky", recipient)
         conversation = await get_or_create_conversation(session, "flaky", recipient, contact.id)
-        message = await enqueue_reply(session, conversation, text, author="operator", recipient=recipient,
+        message = enqueue_reply(session, conversation, text, author="operator", recipient=recipient,
                                       idempotency_key=key)
     return message.id
 
