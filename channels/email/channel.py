@@ -27,7 +27,7 @@ from channels.email.compose import DepartmentContact, ReplySpec, build_reply, me
 from channels.email.config import ImapMailbox, SmtpRelay, parse_imap_url, parse_relay_url
 from channels.email.imap_poller import MailboxPoller
 from channels.email.inbound import CHANNEL, InboundMail
-from channels.email.outbound import dkim_sign, relay_send
+from channels.email.outbound import RelayClient, dkim_sign
 from channels.email.smtp_server import SmtpListener, tls_context
 from gateway.errors import ConfigError, PermanentSendError, RetryableSendError
 from gateway.settings import Settings
@@ -65,8 +65,11 @@ class EmailChannel(Channel):
 
     def __init__(self, settings: Settings, context: ChannelContext) -> None:
         super().__init__(settings, context)
-        self.relay: SmtpRelay | None = (
+        relay: SmtpRelay | None = (
             parse_relay_url(settings.smtp_relay_url) if settings.smtp_relay_url else None
+        )
+        self.relay: RelayClient | None = (
+            RelayClient(relay, timeout=settings.smtp_relay_timeout_seconds) if relay is not None else None
         )
         self.mailboxes: list[ImapMailbox] = [parse_imap_url(url) for url in settings.imap_url]
         if "@" not in settings.mail_from:
@@ -104,6 +107,8 @@ class EmailChannel(Channel):
         listener, self.listener = self.listener, None
         if listener is not None:
             await listener.aclose()
+        if self.relay is not None:
+            await self.relay.aclose()
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Send one reply through the relay; the Message-ID follows from the idempotency key."""
@@ -137,14 +142,7 @@ class EmailChannel(Channel):
                 selector=self.settings.mail_dkim_selector,
                 domain=self.domain,
             )
-        await relay_send(
-            email,
-            self.relay,
-            sender=self.settings.mail_from,
-            recipient=message.recipient,
-            timeout=self.settings.smtp_relay_timeout_seconds,
-            data=data,
-        )
+        await self.relay.send(email, sender=self.settings.mail_from, recipient=message.recipient, data=data)
         return SendResult(provider_message_id=message_id_for(message.idempotency_key, self.domain))
 
     async def _lookups(self, message: OutboundMessage) -> tuple[int | None, DepartmentContact | None]:

@@ -10,7 +10,8 @@ answered once. Then wait: IDLE (RFC 2177) when offered, renewed every ``poll_sec
 cursor restarts at 0.
 
 Network and server errors end the session; the supervisor reconnects after an exponential,
-jittered delay. Cancellation (gateway shutdown) always propagates.
+jittered delay. Any other exception is logged with its traceback and treated the same way, so a
+bug costs a reconnect, not the mailbox. Cancellation (gateway shutdown) always propagates.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class MailboxPoller:
                 await self._session(client, lost)
             except RECONNECT_ERRORS as exc:
                 log.warning("IMAP %s: %s; reconnecting in %.1f s", self.where, type(exc).__name__, delay)
+            except Exception:
+                # A bug, not weather: say so loudly, but keep reading the mailbox. Without this
+                # the task would end silently and the mailbox would stop being read.
+                log.exception("IMAP %s: unexpected error; reconnecting in %.1f s", self.where, delay)
             finally:
                 if client is not None and client.protocol.transport is not None:
                     client.protocol.transport.close()

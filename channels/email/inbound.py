@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import InquiryHandler
 from gateway.delivery import DeliveryUpdate, record_delivery
@@ -54,19 +55,20 @@ class InboundMail:
         metadata = {**inquiry.metadata, "received_via": via}
         if parsed.dsn is not None:
             metadata["dsn"] = await self._apply_bounce(parsed)
-        directive = await self._directive(parsed)
+        async with self.session_factory() as session:
+            directive = await self._directive(session, parsed)
+            key = await self._conversation_key(session, inquiry)
         if directive is not None:
             metadata["directive"] = directive
-        key = await self._conversation_key(inquiry)
         stored = dataclasses.replace(inquiry, conversation_key=key, metadata=metadata, raw_source=raw)
         return await self.on_message(stored)
 
-    async def _directive(self, parsed: ParsedEmail) -> str | None:
+    async def _directive(self, session: AsyncSession, parsed: ParsedEmail) -> str | None:
         # RFC 3834 section 2: never answer automatic mail; RFC 5321 4.5.5: nor a null sender.
         if parsed.automatic is not None or not parsed.inquiry.sender:
             return "ignore"
         if (
-            await self._answers_recently_sent(parsed.inquiry.sender)
+            await self._answers_recently_sent(session, parsed.inquiry.sender)
             >= self.settings.mail_auto_answers_per_sender
         ):
             # Probably a loop with an auto-responder we did not recognise: a person decides.
@@ -74,23 +76,24 @@ class InboundMail:
             return "queue"
         return None
 
-    async def _answers_recently_sent(self, sender: str) -> int:
+    async def _answers_recently_sent(self, session: AsyncSession, sender: str) -> int:
+        # Walks contact → its conversations (ix_conversations_contact) → their messages
+        # (ix_messages_conversation): cost follows this sender's history, not the table's.
         since = utcnow() - dt.timedelta(seconds=self.settings.mail_auto_answer_window_seconds)
-        async with self.session_factory() as session:
-            count = await session.scalar(
-                select(func.count())
-                .select_from(Message)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .join(Contact, Contact.id == Conversation.contact_id)
-                .where(
-                    Message.channel == CHANNEL,
-                    Message.direction == "out",
-                    Message.author == "bot",
-                    Message.created_at >= since,
-                    Contact.channel == CHANNEL,
-                    Contact.address == sender,
-                )
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(
+                Message.channel == CHANNEL,
+                Message.direction == "out",
+                Message.author == "bot",
+                Message.created_at >= since,
+                Contact.channel == CHANNEL,
+                Contact.address == sender,
             )
+        )
         return int(count or 0)
 
     async def _apply_bounce(self, parsed: ParsedEmail) -> dict[str, object]:
@@ -116,7 +119,7 @@ class InboundMail:
             summary["matched"] = await record_delivery(self.session_factory, update)
         return summary
 
-    async def _conversation_key(self, inquiry: Inquiry) -> str:
+    async def _conversation_key(self, session: AsyncSession, inquiry: Inquiry) -> str:
         """The thread this message belongs to.
 
         RFC 5322 3.6.4: the first References entry is the thread root (the parser's key). When
@@ -128,27 +131,30 @@ class InboundMail:
         metadata = inquiry.metadata
         referenced = [*(metadata.get("references") or []), metadata.get("in_reply_to")]
         referenced = [r for r in referenced if r]
-        async with self.session_factory() as session:
-            conversation = await session.scalar(
-                select(Conversation).where(
-                    Conversation.channel == CHANNEL, Conversation.key == inquiry.conversation_key
-                )
+        tag = metadata.get("work_order")
+        if not referenced and not isinstance(tag, int):
+            # A message that refers to nothing starts its own thread (the parser's key is its
+            # own Message-ID); a redelivered copy is de-duplicated by the intake, not here.
+            return inquiry.conversation_key
+        conversation = await session.scalar(
+            select(Conversation).where(
+                Conversation.channel == CHANNEL, Conversation.key == inquiry.conversation_key
             )
-            if conversation is None and referenced:
-                conversation = await session.scalar(
-                    select(Conversation)
-                    .join(Message, Message.conversation_id == Conversation.id)
-                    .where(Message.channel == CHANNEL, Message.provider_message_id.in_(referenced))
-                    .order_by(Message.id.desc())
-                    .limit(1)
-                )
-            tag = metadata.get("work_order")
-            if conversation is None and isinstance(tag, int):
-                candidate = await session.get(Conversation, tag)
-                if candidate is not None and candidate.channel == CHANNEL:
-                    conversation = candidate
-            if conversation is None:
-                return inquiry.conversation_key
-            if conversation.contact.address != inquiry.sender:
-                return inquiry.provider_message_id  # a new thread of its own
-            return conversation.key
+        )
+        if conversation is None and referenced:
+            conversation = await session.scalar(
+                select(Conversation)
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(Message.channel == CHANNEL, Message.provider_message_id.in_(referenced))
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+        if conversation is None and isinstance(tag, int):
+            candidate = await session.get(Conversation, tag)
+            if candidate is not None and candidate.channel == CHANNEL:
+                conversation = candidate
+        if conversation is None:
+            return inquiry.conversation_key
+        if conversation.contact.address != inquiry.sender:
+            return inquiry.provider_message_id  # a new thread of its own
+        return conversation.key

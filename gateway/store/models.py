@@ -86,6 +86,8 @@ class Conversation(Base):
     __table_args__ = (
         UniqueConstraint("channel", "key", name="uq_conversations_channel_key"),
         Index("ix_conversations_status", "status", "last_message_at"),
+        # A contact's conversations: the e-mail loop guard counts recent answers per sender.
+        Index("ix_conversations_contact", "contact_id", "last_message_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

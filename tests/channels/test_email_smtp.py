@@ -252,6 +252,26 @@ async def test_relay_5xx_is_dead_lettered_with_the_reply(live: LiveGateway, rela
     assert "citizen@example.org" not in (row.last_error or "")  # the address is personal data
 
 
+async def test_relay_sessions_are_reused_and_replaced_after_a_hang_up(
+    live: LiveGateway, relay: SmtpRelayDouble
+) -> None:
+    """Replies share one relay session; one the relay closed while idle is replaced, nothing lost."""
+    questions = ["社保卡丢了怎么办", "第一次办身份证需要什么材料", "护照怎么办理"]
+    for text in questions[:2]:
+        await smtp_session(smtp_port(live), Envelope(mail(text)))
+        await relay.next_mail()
+        await live.gateway.outbox.run_until_idle()
+    assert relay.connections == 1
+
+    relay.hang_up()  # the relay's idle timeout
+    await smtp_session(smtp_port(live), Envelope(mail(questions[2])))
+    await relay.next_mail()
+    await live.gateway.outbox.run_until_idle()
+    rows = await _outbox_rows(live)
+    assert [(row.status, row.attempts) for row in rows] == [("sent", 1)] * 3
+    assert relay.connections == 2 and relay.received.empty()
+
+
 async def test_without_relay_replies_wait_in_the_outbox(sqlite_url: str) -> None:
     async with email_gateway(sqlite_url, None) as gw:
         assert (await smtp_session(smtp_port(gw), Envelope(mail("社保卡丢了怎么办"))))[0] == 250

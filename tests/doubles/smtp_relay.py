@@ -7,6 +7,9 @@ RCPT with a 4xx (temporary, e.g. greylisting) or 5xx (permanent, e.g. unknown us
 With a server ``tls`` context it speaks TLS like a submission relay: STARTTLS required before MAIL
 (``530`` otherwise; RFC 3207), or implicit TLS from the first byte (``implicit=True``, RFC 8314).
 Each :class:`RelayedMail` records the TLS version its session was encrypted with.
+
+:attr:`SmtpRelayDouble.connections` counts the SMTP sessions clients opened, and
+``hang_up()`` closes the open ones, as a relay does with sessions idle past its timeout.
 """
 
 from __future__ import annotations
@@ -48,7 +51,22 @@ class SmtpRelayDouble:
         self.port = 0
         self.tls = tls
         self.implicit = implicit
+        self.connections = 0
         self._failures: list[str] = []
+        self._open: list[SMTP] = []
+
+    def session_opened(self, protocol: SMTP) -> SMTP:
+        self.connections += 1
+        self._open = [p for p in self._open if p.transport is not None and not p.transport.is_closing()]
+        self._open.append(protocol)
+        return protocol
+
+    def hang_up(self) -> None:
+        """Close every open client session from the server's side."""
+        for protocol in self._open:
+            if protocol.transport is not None:
+                protocol.transport.close()
+        self._open.clear()
 
     @property
     def url(self) -> str:
@@ -96,13 +114,15 @@ async def smtp_relay(
     loop = asyncio.get_running_loop()
     starttls = tls if tls is not None and not implicit else None
     server = await loop.create_server(
-        lambda: SMTP(
-            relay,
-            enable_SMTPUTF8=True,
-            hostname="relay.test",
-            tls_context=starttls,
-            require_starttls=starttls is not None,
-            loop=loop,
+        lambda: relay.session_opened(
+            SMTP(
+                relay,
+                enable_SMTPUTF8=True,
+                hostname="relay.test",
+                tls_context=starttls,
+                require_starttls=starttls is not None,
+                loop=loop,
+            )
         ),
         "127.0.0.1",
         0,
@@ -113,4 +133,5 @@ async def smtp_relay(
         yield relay
     finally:
         server.close()
+        relay.hang_up()  # sessions a client kept open must not hold the server up
         await server.wait_closed()
