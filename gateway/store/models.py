@@ -120,6 +120,7 @@ class Message(Base):
         UniqueConstraint("channel", "direction", "provider_message_id", name="uq_messages_provider_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_state", "direction", "state"),
+        Index("ix_messages_in_reply_to", "in_reply_to_id"),  # the answer to an inquiry (voice)
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
