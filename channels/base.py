@@ -69,6 +69,10 @@ class OutboundMessage:
     options: numbered choices for a ``clarify`` reply: ``[{"n": 1, "id": ..., "title": ...}]``.
     in_reply_to: the provider id of the inbound message this answers, when there is one.
     metadata: channel-specific extras (subject, references...).
+    attempt: 1 on the first try. Above 1, an earlier try may have reached the provider without
+        its outcome being recorded (a response lost on the way back, a crash in between); a
+        channel whose provider has no idempotency key checks for that before sending again.
+    queued_at: when the reply was queued; nothing of it can have been sent before.
     """
 
     message_id: int
@@ -82,6 +86,8 @@ class OutboundMessage:
     options: tuple[dict[str, Any], ...] = ()
     in_reply_to: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+    queued_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,6 +250,8 @@ class OutboxWorker:
             options=tuple(payload.get("options") or ()),
             in_reply_to=payload.get("in_reply_to"),
             metadata=payload.get("metadata") or {},
+            attempt=max(item.attempts, 1),  # the claim has counted this try
+            queued_at=item.created_at,
         )
 
     async def _deliver(self, claim: Claim) -> None:

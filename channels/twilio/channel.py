@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 from typing import Any
 
@@ -24,12 +25,12 @@ from sqlalchemy import select
 
 from channels.base import Capabilities, Channel, ChannelContext, Manifest, OutboundMessage, SendResult
 from channels.twilio import guard as guards
-from channels.twilio.rest import MAX_BODY_CHARS, TwilioRest
+from channels.twilio.rest import MAX_BODY_CHARS, Sent, TwilioRest
 from channels.twilio.voice import VOICE_PREFIX, VoiceFlow
 from channels.twilio.webhook import read_signed_form
 from gateway.contacts import clear_opted_out, set_opted_out
 from gateway.delivery import DeliveryUpdate, record_delivery
-from gateway.errors import BadInput, PermanentSendError, StorageUnavailable
+from gateway.errors import BadInput, PermanentSendError, RetryableSendError, StorageUnavailable
 from gateway.retry import STORAGE_ERRORS
 from gateway.settings import Settings
 from gateway.store.models import Contact, Conversation, Message
@@ -40,6 +41,8 @@ from normalizer.twilio import empty_messaging_response, parse_status_callback, p
 log = logging.getLogger(__name__)
 
 UNSUBSCRIBED = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
+# Twilio stamps date_created with its own clock, to the second; ours may differ by this much.
+CLOCK_SKEW = dt.timedelta(minutes=2)
 # Twilio's message statuses → the gateway's delivery states (gateway/delivery.py ranks them).
 _STATES = {
     "accepted": "queued",
@@ -245,8 +248,9 @@ class SmsChannel(Channel):
             "Body": text,
             "StatusCallback": f"{self.settings.public_url}/channels/twilio/status",
         }
+        earlier = await self._accepted_earlier(form, message) if message.attempt > 1 else None
         try:
-            sent = await self.rest.create_message(form)
+            sent = earlier or await self.rest.create_message(form)
         except PermanentSendError as exc:
             if exc.code == UNSUBSCRIBED:
                 try:
@@ -257,6 +261,35 @@ class SmsChannel(Channel):
         # Until the outbox commits this SID, a status callback cannot find the message: it waits.
         self._unrecorded.setdefault(sent.sid, asyncio.Event())
         return SendResult(provider_message_id=sent.sid, status="sent")
+
+    async def _accepted_earlier(self, form: dict[str, str], message: OutboundMessage) -> Sent | None:
+        """The message an earlier try of this reply got accepted, if Twilio has one.
+
+        Twilio is asked for messages with the same To, From and Body since the reply was queued
+        (less :data:`CLOCK_SKEW`: Twilio's clock is not ours). One that another reply of ours
+        already recorded is not this one's: the same answer may go to the same citizen twice.
+        """
+        since = (message.queued_at or dt.datetime.now(dt.UTC)) - CLOCK_SKEW
+        candidates = await self.rest.find_accepted(form, since)
+        if not candidates:
+            return None
+        try:
+            async with self.context.session_factory() as session:
+                recorded = set(
+                    await session.scalars(
+                        select(Message.provider_message_id).where(
+                            Message.channel == self.name,
+                            Message.direction == "out",
+                            Message.provider_message_id.in_([c.sid for c in candidates]),
+                        )
+                    )
+                )
+        except STORAGE_ERRORS as exc:
+            raise RetryableSendError("storage unavailable while checking an earlier try") from exc
+        mine = next((c for c in candidates if c.sid not in recorded), None)
+        if mine is not None:
+            log.info("reply %s: an earlier try was accepted (%s); not sent again", message.message_id, mine.sid)
+        return mine
 
     def send_recorded(self, result: SendResult) -> None:
         if result.provider_message_id is not None:

@@ -9,7 +9,10 @@ translated once, here, into :mod:`gateway.errors` (see :func:`normalizer.twilio.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import mimetypes
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +26,13 @@ from normalizer.twilio import classify_twilio_error
 API_VERSION = "2010-04-01"
 # Twilio refuses bodies over 1600 characters (error 21617); segments are fitted long before that.
 MAX_BODY_CHARS = 1600
+# Error code of a send whose request went out but whose answer never came back.
+NO_ANSWER = "no-answer"
+# After the request was written: the server may have acted on it (RFC 9110 section 9.2.2: POST
+# is not idempotent, so a client must not assume either way).
+_NO_ANSWER = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+# How many of the latest messages to one number a retry looks through for an earlier acceptance.
+LOOKUP_PAGE_SIZE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +70,19 @@ class TwilioRest:
     async def create_message(self, form: dict[str, str]) -> Sent:
         """Create a Message resource; raise a :class:`~gateway.errors.SendError` subclass on failure.
 
-        Network errors before a response are retryable. A timeout *after* the request went out
-        is retried too: Twilio may then have accepted it, but its Messages API has no
-        idempotency key, and a rare duplicate is better than a lost answer.
+        Every network error is retryable. One that struck after the request went out (no answer,
+        a dropped connection) is ambiguous: Twilio may have accepted the message. Its Messages
+        API has no idempotency key, so the retry asks first (:meth:`find_accepted`).
         """
         if self._client.is_closed:  # shutting down: the outbox tries again after the restart
             raise RetryableSendError("Twilio client closed (gateway shutting down)")
         try:
             response = await self._client.post(self.messages_url, data=form, auth=self._auth)
+        except _NO_ANSWER as exc:
+            raise RetryableSendError(
+                f"no answer from Twilio after sending ({type(exc).__name__}); it may have been accepted",
+                code=NO_ANSWER,
+            ) from exc
         except httpx.HTTPError as exc:
             raise RetryableSendError(f"Twilio unreachable ({type(exc).__name__})") from exc
         except RuntimeError as exc:  # the client was closed while this request waited for a connection
@@ -86,6 +101,37 @@ class TwilioRest:
         retryable, code, reason = classify_twilio_error(response.status_code, error)
         cls = RetryableSendError if retryable else PermanentSendError
         raise cls(reason, code=code or str(response.status_code))
+
+    async def find_accepted(self, form: Mapping[str, str], since: dt.datetime) -> list[Sent]:
+        """Messages Twilio accepted at or after ``since`` with this form's To, From and Body.
+
+        Most recent first. Reads the account's message list filtered by To and From (Twilio REST
+        API reference, "Read multiple Message resources": ``GET Messages.json``, most recent
+        first, ``PageSize`` up to 1000). Raises :class:`RetryableSendError` when Twilio cannot be
+        asked: the caller must not send without knowing.
+        """
+        params = {"To": form["To"], "From": form["From"], "PageSize": str(LOOKUP_PAGE_SIZE)}
+        try:
+            response = await self._client.get(self.messages_url, params=params, auth=self._auth)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            raise RetryableSendError(f"cannot ask Twilio what it accepted ({type(exc).__name__})") from exc
+        try:
+            listed = response.json()["messages"] if response.status_code == 200 else None
+        except (ValueError, KeyError, TypeError):
+            listed = None
+        if not isinstance(listed, list):
+            raise RetryableSendError(f"cannot ask Twilio what it accepted (HTTP {response.status_code})")
+        found = []
+        for resource in listed:
+            if not isinstance(resource, dict) or resource.get("body") != form["Body"]:
+                continue
+            try:
+                created = email.utils.parsedate_to_datetime(str(resource["date_created"]))
+            except (KeyError, TypeError, ValueError):
+                continue  # RFC 2822 dates, as in every Twilio resource; anything else is not ours
+            if created >= since and resource.get("sid"):
+                found.append(Sent(str(resource["sid"]), str(resource.get("status") or "queued")))
+        return found
 
     async def fetch_media(
         self, index: int, url: str, declared_type: str | None, *, max_bytes: int, allowed: frozenset[str]

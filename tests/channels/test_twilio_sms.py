@@ -241,6 +241,41 @@ async def test_server_error_is_retried_then_delivered(
     assert row.provider_message_id == tw.resources[0]["sid"] and "户口" in sent["Body"]
 
 
+async def test_lost_response_is_not_sent_twice(
+    live: LiveGateway, tw: TwilioDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio accepted the send but its answer never arrived: the retry finds it, sends nothing."""
+    monkeypatch.setattr("gateway.outbox.IDLE_RECHECK_SECONDS", 3600.0)
+    tw.lose_next_response()
+    outbox = live.gateway.outbox
+    await ask(live, tw, QUESTION, "SM" + "d" * 31 + "1")
+    async with asyncio.timeout(30), outbox.outcome:
+        await outbox.outcome.wait_for(lambda: outbox.outcomes_recorded >= 2)  # no answer, then found
+    await settle(live)
+    [row] = await outbox_rows(live)
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert tw.attempts == 1 and len(tw.messages) == 1  # one POST: the retry only asked
+    assert row.provider_message_id == tw.resources[0]["sid"]
+
+
+async def test_same_answer_twice_is_sent_twice_despite_a_retry(
+    live: LiveGateway, tw: TwilioDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The earlier, recorded copy of an identical answer is not mistaken for this reply's try."""
+    monkeypatch.setattr("gateway.outbox.IDLE_RECHECK_SECONDS", 3600.0)
+    await ask(live, tw, QUESTION, "SM" + "d" * 31 + "2")
+    [first] = await tw.wait_for_messages(1)
+    await settle(live)
+    tw.fail_next(500, 20500, "Internal Server Error")
+    await ask(live, tw, QUESTION, "SM" + "d" * 31 + "3")  # the citizen asks again
+    second = (await tw.wait_for_messages(2, timeout=30))[1]
+    await settle(live)
+    assert second["Body"] == first["Body"] and second["To"] == first["To"]
+    rows = await outbox_rows(live)
+    assert [(row.status, row.attempts) for row in rows] == [("sent", 1), ("sent", 2)]
+    assert {row.provider_message_id for row in rows} == {r["sid"] for r in tw.resources}
+
+
 async def _contact(live: LiveGateway, address: str = CITIZEN) -> Contact | None:
     async with live.gateway.session_factory() as session:
         return await session.scalar(

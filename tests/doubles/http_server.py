@@ -48,6 +48,10 @@ class _Malformed(Exception):
     pass
 
 
+class DropConnection(Exception):
+    """Raised by a handler to close the connection without answering: a response lost in transit."""
+
+
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     if "chunked" in headers.get("transfer-encoding", "").lower():
         chunks: list[bytes] = []
@@ -149,6 +153,8 @@ class HTTPServer:
                     break
                 try:
                     response = await self._handler(request)
+                except DropConnection:
+                    break
                 except Exception as exc:  # noqa: BLE001 - a bug in a double must show up as a 500, not a hang
                     response = Response(500, f"double failed: {exc!r}".encode())
                 keep_alive = request.headers.get("connection", "").lower() != "close"

@@ -12,10 +12,16 @@ Routes (as on api.twilio.com, HTTP Basic auth ``AccountSid:AuthToken``):
 * ``POST /2010-04-01/Accounts/{sid}/Messages.json``: create a message; 201 with a Message
   resource; 400 with Twilio's error codes 21604 (no To), 21211 (To not E.164), 21603 (no From /
   MessagingServiceSid), 21602 (no Body/MediaUrl), 21617 (Body over 1600), 21610 (opted out);
+* ``GET /2010-04-01/Accounts/{sid}/Messages.json``: the accepted messages, most recent first, in
+  Twilio's page shape (``{"messages": [...], "page", "page_size", "next_page_uri"...}``),
+  filtered by ``To`` and ``From``, at most ``PageSize`` (default 50);
 * ``GET /2010-04-01/Accounts/{sid}/Messages/{MessageSid}.json``: the stored resource;
 * ``GET /2010-04-01/Accounts/{sid}/Messages/{MMsid}/Media/{MEsid}``: media added with
   :meth:`TwilioDouble.add_media`; like Twilio it answers 307 to an unauthenticated storage URL
   (``media_redirect=False`` serves the bytes directly).
+
+``lose_next_response()`` makes the next send be accepted and stored but its response lost: the
+connection closes before anything is answered, as when a network path fails at the wrong moment.
 
 Wrong credentials get 401 with error 20003, as from Twilio. Error bodies have Twilio's shape
 ``{"code", "message", "more_info", "status"}``.
@@ -35,13 +41,14 @@ import ssl
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from normalizer.sms import count_segments
 from normalizer.twilio import compute_signature
 
-from .http_server import HTTPServer, Request, Response
+from .http_server import DropConnection, HTTPServer, Request, Response
 
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 DEFAULT_AUTH_TOKEN = "double-auth-token-0123456789abcdef"
@@ -105,6 +112,7 @@ class TwilioDouble:
         self.callbacks: list[tuple[str, str, int | str]] = []
         self.opted_out: set[str] = set()
         self._failures: list[list[Any]] = []  # [status, code, message, remaining]
+        self._responses_to_lose = 0
         self._media: dict[str, tuple[bytes, str]] = {}
         self._stored: dict[str, tuple[bytes, str]] = {}
         self._changed = asyncio.Condition()
@@ -140,6 +148,10 @@ class TwilioDouble:
     def fail_next(self, status: int, code: int | None = None, message: str = "error", times: int = 1) -> None:
         """Answer the next ``times`` authenticated sends with this Twilio error instead."""
         self._failures.append([status, code, message, times])
+
+    def lose_next_response(self, times: int = 1) -> None:
+        """Accept the next ``times`` sends but close the connection instead of answering."""
+        self._responses_to_lose += times
 
     def opt_out(self, number: str) -> None:
         """Make sends to ``number`` fail with 21610, as after the recipient replied STOP."""
@@ -250,6 +262,8 @@ class TwilioDouble:
         rest = match["rest"]
         if rest == "/Messages.json" and request.method == "POST":
             return await self._create(request)
+        if rest == "/Messages.json" and request.method == "GET":
+            return self._list(request)
         if request.method == "GET" and request.path in self._media:
             return self._serve_media(request.path)
         found = re.fullmatch(r"/Messages/([A-Za-z0-9]+)\.json", rest)
@@ -299,7 +313,35 @@ class TwilioDouble:
             task = asyncio.create_task(self._auto_callbacks(resource["sid"]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if self._responses_to_lose:
+            self._responses_to_lose -= 1
+            raise DropConnection
         return _json(201, resource)
+
+    def _list(self, request: Request) -> Response:
+        query = parse_qs(urlsplit(request.target).query)
+        to, sender = (query.get(name, [None])[0] for name in ("To", "From"))
+        size = int(query.get("PageSize", ["50"])[0])
+        found = [
+            resource
+            for resource in reversed(self.resources)  # most recent first, as Twilio lists them
+            if (to is None or resource["to"] == to) and (sender is None or resource["from"] == sender)
+        ][:size]
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json?PageSize={size}&Page=0"
+        return _json(
+            200,
+            {
+                "messages": found,
+                "start": 0,
+                "end": max(len(found) - 1, 0),
+                "page": 0,
+                "page_size": size,
+                "first_page_uri": uri,
+                "previous_page_uri": None,
+                "next_page_uri": None,
+                "uri": uri,
+            },
+        )
 
     def _resource(self, form: Mapping[str, Any]) -> dict[str, Any]:
         media = form.get("MediaUrl") or []
