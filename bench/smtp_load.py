@@ -4,7 +4,8 @@ Loopback only, bounded: 20 concurrent SMTP sessions send 2 KB messages
 (``--messages`` in total) to
 
 1. the gateway's SMTP listener (``python -m gateway serve`` in a child process, SQLite in a
-   temporary directory, no relay: replies stay in the outbox), and
+   temporary directory; its replies go to a local sink relay that accepts and drops them, so
+   answering competes with accepting as it would in production), and
 2. when Postfix is installed, a private Postfix instance on a temporary config/queue directory
    delivering to a Maildir (virtual delivery), for comparison.
 
