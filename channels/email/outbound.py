@@ -7,6 +7,7 @@ one. Network errors and timeouts are transient too. The outbox alone retries; no
 from __future__ import annotations
 
 import re
+import ssl
 import time
 from collections import deque
 from email.message import EmailMessage
@@ -32,6 +33,21 @@ def _error_for(code: int, message: str) -> RetryableSendError | PermanentSendErr
     if code >= 500:
         return PermanentSendError(reason, code=str(code))
     return RetryableSendError(reason, code=str(code) if code > 0 else None)
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc``, if that is what it is.
+
+    aiosmtplib wraps it (``SMTPConnectError`` over implicit TLS), so the chain is followed.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class RelayClient:
@@ -86,6 +102,11 @@ class RelayClient:
             raise _error_for(exc.code, exc.message) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # Connection refused/reset, TLS failures, timeouts: nothing was accepted, try later.
+            untrusted = _certificate_error(exc)
+            if untrusted is not None:  # the administrator's problem: say it plainly
+                raise RetryableSendError(
+                    f"relay {self.relay.label}: TLS certificate not trusted ({untrusted.verify_message})"
+                ) from exc
             raise RetryableSendError(f"relay {self.relay.label} unreachable: {type(exc).__name__}") from exc
 
     async def aclose(self) -> None:

@@ -192,7 +192,7 @@ async def test_relay_with_an_untrusted_certificate_gets_nothing(
             await _send(client, mail("社保卡丢了怎么办"))
         await live.gateway.pipeline.drain()  # the reply is in the outbox
         row = await outbox_settled(live, (await _outbox_row(live)).message_id)
-    assert row.status == "dead" and "unreachable" in (row.last_error or "")
+    assert row.status == "dead" and "TLS certificate not trusted" in (row.last_error or "")
     assert tls_relay.received.empty()
 
 
