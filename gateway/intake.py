@@ -188,10 +188,11 @@ class Intake:
 
     def _insert_fresh(self, session: Session, fresh: list[Inquiry]) -> list[int]:
         contacts = {(i.channel, i.sender) for i in fresh}
+        # executemany, not a multi-row VALUES: one statement whatever the group's size, so
+        # SQLAlchemy compiles it once (a VALUES list of a new length is compiled afresh).
         session.execute(
-            _insert(session, Contact)
-            .values([{"channel": c, "address": a, "display_name": ""} for c, a in contacts])
-            .on_conflict_do_nothing(index_elements=["channel", "address"])
+            _insert(session, Contact).on_conflict_do_nothing(index_elements=["channel", "address"]),
+            [{"channel": c, "address": a, "display_name": ""} for c, a in contacts],
         )
         contact_ids = {
             (channel, address): contact_id
@@ -215,9 +216,8 @@ class Intake:
                 },
             )
         session.execute(
-            _insert(session, Conversation)
-            .values(list(conversations.values()))
-            .on_conflict_do_nothing(index_elements=["channel", "key"])
+            _insert(session, Conversation).on_conflict_do_nothing(index_elements=["channel", "key"]),
+            list(conversations.values()),
         )
         conversation_ids = {
             (channel, key): conversation_id
