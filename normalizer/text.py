@@ -65,10 +65,12 @@ def to_simplified(text: str) -> str:
     return str(_t2s_converter().convert(text))
 
 
+@lru_cache(maxsize=256)
 def fold_for_matching(text: str) -> str:
     """Return the form of ``text`` used for search and comparison, never for display.
 
     NFKC normalisation, case folding, traditional-to-simplified folding, whitespace collapsed.
+    Cached: one decision folds the same question three times (policy, search, department names).
     """
     text = unicodedata.normalize("NFKC", clean_text(text)).casefold()
     return to_simplified(text)

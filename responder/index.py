@@ -176,6 +176,12 @@ class SearchIndex:
             self.postings[term] = entries
         # (folded name or alias, department id), longest first, for "which department is named".
         self.department_names = department_names
+        # Compiled once here: departments_named runs on every question. Latin names must match
+        # whole words ("police" is not in "policies").
+        self._name_patterns = [
+            (re.compile(rf"\b{re.escape(name)}\b" if name.isascii() else re.escape(name)), dep_id)
+            for name, dep_id in department_names
+        ]
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> SearchIndex:
@@ -241,9 +247,7 @@ class SearchIndex:
         """Ids of departments whose name or alias occurs in ``text`` (longest names first)."""
         folded = fold_for_matching(text)
         found: list[str] = []
-        for name, dep_id in self.department_names:
-            # Latin names must match whole words ("police" is not in "policies").
-            pattern = re.compile(rf"\b{re.escape(name)}\b" if name.isascii() else re.escape(name))
+        for pattern, dep_id in self._name_patterns:
             if pattern.search(folded) and dep_id not in found:
                 found.append(dep_id)
                 folded = pattern.sub(" ", folded)
