@@ -73,10 +73,6 @@ class TwilioRest:
     def messages_url(self) -> str:
         return f"{self.api_base}/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def aclose(self) -> None:
         self._closed = True
         if self._http is not None:
@@ -123,8 +119,10 @@ class TwilioRest:
                 resource = json.loads(body)
                 return Sent(str(resource["sid"]), str(resource.get("status") or "queued"))
             except (ValueError, KeyError, TypeError) as exc:
-                # Accepted but unreadable: retrying could send twice, so give up loudly.
-                raise PermanentSendError("Twilio accepted the message but its answer was unreadable") from exc
+                # Accepted, but we do not know as what: the retry's look-up finds it by its body.
+                raise RetryableSendError(
+                    "Twilio accepted the message but its answer was unreadable", code=NO_ANSWER
+                ) from exc
         try:
             error: Any = json.loads(body)
         except ValueError:

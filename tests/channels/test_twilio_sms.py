@@ -241,12 +241,14 @@ async def test_server_error_is_retried_then_delivered(
     assert row.provider_message_id == tw.resources[0]["sid"] and "户口" in sent["Body"]
 
 
+@pytest.mark.parametrize("garbled", [False, True], ids=["dropped", "garbled"])
 async def test_lost_response_is_not_sent_twice(
-    live: LiveGateway, tw: TwilioDouble, monkeypatch: pytest.MonkeyPatch
+    live: LiveGateway, tw: TwilioDouble, monkeypatch: pytest.MonkeyPatch, garbled: bool
 ) -> None:
-    """Twilio accepted the send but its answer never arrived: the retry finds it, sends nothing."""
+    """Twilio accepted the send but its answer never arrived (or was unreadable): the retry
+    finds the message and sends nothing."""
     monkeypatch.setattr("gateway.outbox.IDLE_RECHECK_SECONDS", 3600.0)
-    tw.lose_next_response()
+    tw.lose_next_response(garbled=garbled)
     outbox = live.gateway.outbox
     await ask(live, tw, QUESTION, "SM" + "d" * 31 + "1")
     async with asyncio.timeout(30), outbox.outcome:

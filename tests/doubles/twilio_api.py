@@ -22,6 +22,7 @@ Routes (as on api.twilio.com, HTTP Basic auth ``AccountSid:AuthToken``):
 
 ``lose_next_response()`` makes the next send be accepted and stored but its response lost: the
 connection closes before anything is answered, as when a network path fails at the wrong moment.
+With ``garbled=True`` the answer arrives but is not JSON (a proxy's error page, say).
 
 Wrong credentials get 401 with error 20003, as from Twilio. Error bodies have Twilio's shape
 ``{"code", "message", "more_info", "status"}``.
@@ -113,6 +114,7 @@ class TwilioDouble:
         self.opted_out: set[str] = set()
         self._failures: list[list[Any]] = []  # [status, code, message, remaining]
         self._responses_to_lose = 0
+        self._garble_lost = False
         self._media: dict[str, tuple[bytes, str]] = {}
         self._stored: dict[str, tuple[bytes, str]] = {}
         self._changed = asyncio.Condition()
@@ -149,9 +151,11 @@ class TwilioDouble:
         """Answer the next ``times`` authenticated sends with this Twilio error instead."""
         self._failures.append([status, code, message, times])
 
-    def lose_next_response(self, times: int = 1) -> None:
-        """Accept the next ``times`` sends but close the connection instead of answering."""
+    def lose_next_response(self, times: int = 1, *, garbled: bool = False) -> None:
+        """Accept the next ``times`` sends but close the connection instead of answering (or,
+        ``garbled``, answer 201 with a body that is not the Message resource)."""
         self._responses_to_lose += times
+        self._garble_lost = garbled
 
     def opt_out(self, number: str) -> None:
         """Make sends to ``number`` fail with 21610, as after the recipient replied STOP."""
@@ -315,6 +319,8 @@ class TwilioDouble:
             task.add_done_callback(self._tasks.discard)
         if self._responses_to_lose:
             self._responses_to_lose -= 1
+            if self._garble_lost:
+                return Response(201, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
             raise DropConnection
         return _json(201, resource)
 
