@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -87,18 +86,31 @@ def _message_values(inquiry: Inquiry, conversation_id: int) -> dict[str, Any]:
     }
 
 
-def _by_channel(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, set[str]]]:
-    """``(channel, key)`` pairs grouped by channel, for one ``channel = ? AND key IN (...)`` each.
+def _ids_by_key(
+    session: Session,
+    channel_column: Any,
+    key_column: Any,
+    id_column: Any,
+    pairs: set[tuple[str, str]],
+    *criteria: Any,
+) -> dict[tuple[str, str], int]:
+    """Row ids for ``(channel, key)`` pairs, one ``channel = ? AND key IN (...)`` per channel.
 
-    Not ``(channel, key) IN (...)``: SQLite plans a row-value IN list as a scan of the whole
-    index (EXPLAIN QUERY PLAN says ``SCAN ... USING COVERING INDEX``), so each group would cost
-    time in proportion to all the messages ever stored. Grouped, every key is an index search.
-    A group of inquiries nearly always comes from one channel: one statement.
+    Not ``(channel, key) IN (...)``: SQLite plans a row-value IN list of several rows as a scan
+    of the whole index (EXPLAIN QUERY PLAN says ``SCAN ... USING COVERING INDEX``), so each group
+    would cost time in proportion to everything ever stored; tests/gateway/test_query_plans.py
+    checks this. A group of inquiries nearly always comes from one channel: one statement.
     """
-    grouped: defaultdict[str, set[str]] = defaultdict(set)
+    by_channel: defaultdict[str, set[str]] = defaultdict(set)
     for channel, key in pairs:
-        grouped[channel].add(key)
-    return list(grouped.items())
+        by_channel[channel].add(key)
+    return {
+        (channel, str(key)): row_id
+        for channel, keys in by_channel.items()
+        for key, row_id in session.execute(
+            select(key_column, id_column).where(channel_column == channel, key_column.in_(keys), *criteria)
+        )
+    }
 
 
 def _insert(session: Session | AsyncSession, table: Any) -> Any:
@@ -174,17 +186,10 @@ class Intake:
         return results
 
     def _already_stored(self, session: Session, inquiries: list[Inquiry]) -> dict[tuple[str, str], int]:
-        stored: dict[tuple[str, str], int] = {}
-        for channel, provider_ids in _by_channel((i.channel, i.provider_message_id) for i in inquiries):
-            rows = session.execute(
-                select(Message.provider_message_id, Message.id).where(
-                    Message.channel == channel,
-                    Message.direction == "in",
-                    Message.provider_message_id.in_(provider_ids),
-                )
-            )
-            stored.update({(channel, str(provider_id)): message_id for provider_id, message_id in rows})
-        return stored
+        keys = {(i.channel, i.provider_message_id) for i in inquiries}
+        return _ids_by_key(
+            session, Message.channel, Message.provider_message_id, Message.id, keys, Message.direction == "in"
+        )
 
     def _insert_fresh(self, session: Session, fresh: list[Inquiry]) -> list[int]:
         contacts = {(i.channel, i.sender) for i in fresh}
@@ -194,15 +199,7 @@ class Intake:
             _insert(session, Contact).on_conflict_do_nothing(index_elements=["channel", "address"]),
             [{"channel": c, "address": a, "display_name": ""} for c, a in contacts],
         )
-        contact_ids = {
-            (channel, address): contact_id
-            for channel, addresses in _by_channel(contacts)
-            for address, contact_id in session.execute(
-                select(Contact.address, Contact.id).where(
-                    Contact.channel == channel, Contact.address.in_(addresses)
-                )
-            )
-        }
+        contact_ids = _ids_by_key(session, Contact.channel, Contact.address, Contact.id, contacts)
         conversations: dict[tuple[str, str], dict[str, Any]] = {}
         for i in fresh:
             conversations.setdefault(
@@ -219,15 +216,9 @@ class Intake:
             _insert(session, Conversation).on_conflict_do_nothing(index_elements=["channel", "key"]),
             list(conversations.values()),
         )
-        conversation_ids = {
-            (channel, key): conversation_id
-            for channel, keys in _by_channel(conversations)
-            for key, conversation_id in session.execute(
-                select(Conversation.key, Conversation.id).where(
-                    Conversation.channel == channel, Conversation.key.in_(keys)
-                )
-            )
-        }
+        conversation_ids = _ids_by_key(
+            session, Conversation.channel, Conversation.key, Conversation.id, set(conversations)
+        )
         # One executemany without RETURNING, then one SELECT for the ids: SQLite can only return
         # ids in parameter order one row at a time, which would cost a statement per inquiry.
         session.execute(
